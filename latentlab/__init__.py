@@ -1,0 +1,53 @@
+"""latentlab: post-hoc analysis and stitching of neural embedding spaces.
+
+The public API is imported lazily, so ``import latentlab`` stays cheap::
+
+    import latentlab
+    res = latentlab.gap("features_clip.npy::0", "features_clip.npy::1")
+    print(res.centroid_distance)
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_API = {
+    "gap": "latentlab.analyze.gap",
+    "GapResult": "latentlab.analyze.gap",
+    "read_embeddings": "latentlab.io",
+    "write_embeddings": "latentlab.io",
+    "as_embeddings": "latentlab.io",
+    "Embeddings": "latentlab.io",
+    "InputError": "latentlab.errors",
+    "LatentlabWarning": "latentlab.errors",
+    "Estimate": "latentlab.results",
+    "uniformity": "latentlab.analyze.uniformity",
+    "cka": "latentlab.analyze.cka",
+    "cka_matrix": "latentlab.analyze.cka",
+    "overlap": "latentlab.analyze.subspace",
+    "spectrum": "latentlab.analyze.spectrum",
+    "bootstrap": "latentlab.stats",
+    "fit_aligner": "latentlab.align",
+    "load_aligner": "latentlab.align",
+    "evaluate_aligner": "latentlab.align",
+    "match": "latentlab.align",
+    "embed": "latentlab.loaders",
+}
+_SUBMODULES = {"analyze", "align", "retrieval", "loaders", "io", "compute", "stats", "knn", "plot", "report"}
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"latentlab.{name}")
+    raise AttributeError(f"module 'latentlab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API) | _SUBMODULES)
+
+
+__all__ = ["__version__", *_API]

@@ -1,0 +1,1 @@
+"""Stitching maps between embedding spaces (fit / transform / save / load)."""

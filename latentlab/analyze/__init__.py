@@ -1,0 +1,1 @@
+"""Metrics of the geometry of embedding spaces: one module per idea."""

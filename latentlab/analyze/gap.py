@@ -1,0 +1,241 @@
+"""The modality gap between two sets of embeddings.
+
+Every statistic is computed on L2-normalised rows and streamed in row blocks, so a
+memory-mapped input of any length is read once per pass with O(d) state.
+
+References
+----------
+Liang, Zhang, Kwon, Yeung & Zou, "Mind the Gap: Understanding the Modality Gap in
+Multi-modal Contrastive Representation Learning", NeurIPS 2022.
+Schrodi, Hoffmann, Argus, Fischer & Brox, "Two Effects, One Trigger: On the Modality Gap,
+Object Bias, and Information Imbalance in Contrastive Vision-Language Models", ICLR 2025.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..compute import Backend, as_backend, l2_normalize
+from ..errors import InputError
+from ..io import as_embeddings, require_paired, require_same_dim
+from ..progress import progress
+from ..results import ResultMixin, to_jsonable
+from .probe import linear_separability
+
+#: The floor the authors' code puts under d_m in the relative modality gap.
+RMG_FLOOR = 1e-3
+
+
+@dataclass(frozen=True)
+class ShiftPoint(ResultMixin):
+    """One δ of the embedding-shift experiment."""
+
+    delta: float
+    centroid_distance: float
+    r_at_1: float | None
+
+
+@dataclass(frozen=True)
+class GapResult(ResultMixin):
+    """The modality-gap report. Distances: 0 means no gap; larger means a wider gap."""
+
+    centroid_distance: float
+    pair_distance: float | None
+    pair_cosine: float | None
+    relative_gap: float | None
+    linear_separability: float | None
+    top_dimensions: list[dict]
+    top_dimensions_share: float
+    n_a: int
+    n_b: int
+    dim: int
+    paired: bool
+    shift: list[ShiftPoint] | None = None
+    notes: list[str] = field(default_factory=list)
+    gap_vector: np.ndarray = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in super().to_dict().items() if k not in ("gap_vector", "shift")}
+        if self.shift is not None:
+            out["shift"] = to_jsonable(self.shift)
+        return out
+
+
+def gap(a, b, *, paired: bool | None = None, shift=None, top_k: int = 10,
+        separability: bool = True, probe_rows: int = 5000, shift_pairs: int = 5000,
+        seed: int = 0, device="auto", dtype="float32") -> GapResult:
+    """Modality-gap statistics of embedding sets ``a`` and ``b`` (same dimension).
+
+    Parameters
+    ----------
+    a, b : paths, arrays, tensors or :class:`~latentlab.io.Embeddings`.
+    paired : row i of ``a`` matches row i of ``b``. ``None``: paired when the row counts agree.
+    shift : iterable of δ values for the embedding-shift experiment (Liang et al. §4.2):
+        ``a' = l2n(â − ½δĝ)``, ``b' = l2n(b̂ + ½δĝ)`` with ``â, b̂`` the L2-normalised rows
+        and ``ĝ = Δ/‖Δ‖``; positive δ moves the two sets towards each other.
+    top_k : how many dimensions of Δ to list.
+    separability : fit the linear probe (5-fold, balanced, at most ``probe_rows`` per set).
+    shift_pairs : R@1 in the shift experiment uses at most this many pairs (seeded sample).
+
+    Returns
+    -------
+    GapResult
+        ``centroid_distance`` = ‖mean(l2n(A)) − mean(l2n(B))‖₂ (Liang et al.);
+        ``pair_distance`` = mean ‖l2n(a_i) − l2n(b_i)‖₂ and ``pair_cosine`` (paired only);
+        ``relative_gap`` = the Relative Modality Gap of Schrodi et al. (ICLR 2025):
+        ``d_m / (d_m + (d_A + d_B)/2)`` with ``d_m = 1 − (mean_i cos(a_i, b_i) + 1)/2``
+        floored at 1e-3 as in the authors' code, and ``d_A``, ``d_B`` the same quantity over
+        the off-diagonal intra-set cosines (paired only, n ≥ 2);
+        ``linear_separability`` = held-out probe accuracy (0.5 = inseparable);
+        ``top_dimensions`` = the dims with the largest |Δ_j| and their share of ‖Δ‖².
+    """
+    backend = as_backend(device, dtype)
+    ea, eb = as_embeddings(a, "A"), as_embeddings(b, "B")
+    require_same_dim(ea, eb, "gap")
+    if paired is None:
+        paired = ea.n == eb.n
+    elif paired:
+        require_paired(ea, eb, "a paired gap")
+    notes: list[str] = []
+    stats = _stream_stats(ea, eb, paired, backend)
+    mu_a, mu_b = stats["sum_a"] / ea.n, stats["sum_b"] / eb.n
+    delta = mu_a - mu_b
+    norm = float(delta.norm())
+
+    pair_distance = pair_cosine = relative = None
+    if paired:
+        pair_distance = float(stats["pair_dist"] / ea.n)
+        pair_cosine = float(stats["pair_cos"] / ea.n)
+        if ea.n >= 2:
+            relative = _relative_gap(pair_cosine, stats, ea.n, eb.n)
+        else:
+            notes.append("relative_gap needs at least 2 pairs")
+
+    sep = None
+    if separability:
+        probe = linear_separability(ea.data, eb.data, backend=backend, max_per_set=probe_rows, seed=seed)
+        if probe is None:
+            notes.append("linear_separability needs at least 5 rows in each set")
+        else:
+            sep = probe["accuracy"]
+            if probe["rows_per_set"] < max(ea.n, eb.n):
+                notes.append(f"linear_separability on {probe['rows_per_set']} rows per set (seeded sample)")
+
+    top, share = _top_dimensions(delta, top_k)
+    shift_points = None
+    if shift is not None:
+        deltas = [float(d) for d in shift]
+        if norm == 0.0:
+            raise InputError("shift experiment: the gap vector is zero, there is no direction to shift along")
+        shift_points = _shift_experiment(ea, eb, delta / norm, deltas, paired, backend, shift_pairs, seed, notes)
+
+    return GapResult(
+        centroid_distance=norm, pair_distance=pair_distance, pair_cosine=pair_cosine,
+        relative_gap=relative, linear_separability=sep, top_dimensions=top,
+        top_dimensions_share=share, n_a=ea.n, n_b=eb.n, dim=ea.dim, paired=bool(paired),
+        shift=shift_points, notes=notes, gap_vector=delta.cpu().numpy(),
+    )
+
+
+def _stream_stats(ea, eb, paired: bool, backend: Backend) -> dict:
+    """One pass: Σ l2n(rows), Σ ‖l2n(row)‖² per set; pair distances and cosines if paired."""
+    acc = {k: torch.zeros((), dtype=torch.float64, device=backend.device) for k in
+           ("pair_dist", "pair_cos", "sq_a", "sq_b")}
+    acc["sum_a"] = torch.zeros(ea.dim, dtype=torch.float64, device=backend.device)
+    acc["sum_b"] = torch.zeros(eb.dim, dtype=torch.float64, device=backend.device)
+    rows = backend.block_rows(ea.dim, copies=6)
+
+    def unit(data, lo):
+        return l2_normalize(backend.tensor(data[lo : lo + rows]))
+
+    if paired:
+        for lo in progress(range(0, ea.n, rows), desc="gap"):
+            xa, xb = unit(ea.data, lo), unit(eb.data, lo)
+            _add_set(acc, "a", xa)
+            _add_set(acc, "b", xb)
+            acc["pair_dist"] += (xa - xb).norm(dim=1).sum(dtype=torch.float64)
+            acc["pair_cos"] += (xa * xb).sum(dim=1).sum(dtype=torch.float64)
+    else:
+        for name, emb in (("a", ea), ("b", eb)):
+            for lo in progress(range(0, emb.n, rows), desc=f"gap {name.upper()}"):
+                _add_set(acc, name, unit(emb.data, lo))
+    return acc
+
+
+def _add_set(acc: dict, name: str, x: torch.Tensor) -> None:
+    acc[f"sum_{name}"] += x.sum(dim=0, dtype=torch.float64)
+    acc[f"sq_{name}"] += (x * x).sum(dtype=torch.float64)
+
+
+def _mean_offdiag_cosine(total: torch.Tensor, sq: torch.Tensor, n: int) -> float:
+    """mean_{i≠j} cos(x_i, x_j) = (‖Σ x̂_i‖² − Σ‖x̂_i‖²) / (n(n−1)), without n² pairs."""
+    return float((total @ total - sq) / (n * (n - 1)))
+
+
+def _relative_gap(pair_cosine: float, stats: dict, n_a: int, n_b: int) -> float:
+    d_m = max(1.0 - (pair_cosine + 1.0) / 2.0, RMG_FLOOR)
+    d_a = 1.0 - (_mean_offdiag_cosine(stats["sum_a"], stats["sq_a"], n_a) + 1.0) / 2.0
+    d_b = 1.0 - (_mean_offdiag_cosine(stats["sum_b"], stats["sq_b"], n_b) + 1.0) / 2.0
+    return d_m / (d_m + (d_a + d_b) / 2.0)
+
+
+def _top_dimensions(delta: torch.Tensor, k: int) -> tuple[list[dict], float]:
+    sq = delta * delta
+    total = float(sq.sum())
+    k = min(k, delta.numel())
+    order = torch.argsort(delta.abs(), descending=True, stable=True)[:k]
+    top = [{"dim": int(j), "delta": float(delta[j]), "share": float(sq[j] / total) if total > 0 else 0.0}
+           for j in order]
+    return top, float(sum(t["share"] for t in top))
+
+
+def _shift_experiment(ea, eb, direction: torch.Tensor, deltas: list[float], paired: bool,
+                      backend: Backend, max_pairs: int, seed: int, notes: list[str]) -> list[ShiftPoint]:
+    g = direction.to(backend.dtype)
+    sums = {k: torch.zeros(len(deltas), ea.dim, dtype=torch.float64, device=backend.device) for k in "ab"}
+    rows = backend.block_rows(ea.dim, copies=4)
+    for name, emb, sign in (("a", ea, -1.0), ("b", eb, 1.0)):
+        for lo in progress(range(0, emb.n, rows), desc=f"shift {name.upper()}"):
+            x = l2_normalize(backend.tensor(emb.data[lo : lo + rows]))
+            for i, d in enumerate(deltas):
+                sums[name][i] += l2_normalize(x + sign * 0.5 * d * g).sum(dim=0, dtype=torch.float64)
+    dist = (sums["a"] / ea.n - sums["b"] / eb.n).norm(dim=1).cpu().numpy()
+    r1 = [None] * len(deltas)
+    if paired:
+        n = ea.n
+        idx = np.arange(n)
+        if n > max_pairs:
+            idx = np.sort(np.random.default_rng(seed).choice(n, max_pairs, replace=False))
+            notes.append(f"shift r_at_1 on {max_pairs} of {n} pairs (seeded sample)")
+        xa = l2_normalize(backend.tensor(ea.data[idx]))
+        xb = l2_normalize(backend.tensor(eb.data[idx]))
+        r1 = [_r_at_1(l2_normalize(xa - 0.5 * d * g), l2_normalize(xb + 0.5 * d * g)) for d in deltas]
+    return [ShiftPoint(delta=d, centroid_distance=float(c), r_at_1=r) for d, c, r in zip(deltas, dist, r1)]
+
+
+def _r_at_1(q: torch.Tensor, g: torch.Tensor, block: int = 1024) -> float:
+    """Fraction of queries whose partner scores strictly above every other gallery row."""
+    hits = 0
+    for lo in range(0, q.shape[0], block):
+        s = q[lo : lo + block] @ g.T
+        rows = torch.arange(s.shape[0], device=s.device)
+        true = s[rows, rows + lo].clone()
+        s[rows, rows + lo] = -torch.inf
+        hits += int((true > s.max(dim=1).values).sum())
+    return hits / q.shape[0]
+
+
+def parse_shift(spec: str) -> list[float]:
+    """``"-1:1:0.25"`` → [-1, -0.75, …, 1] (stop inclusive); ``"0,0.5,1"`` → a list."""
+    try:
+        if ":" in spec:
+            start, stop, step = (float(p) for p in spec.split(":"))
+            if step <= 0:
+                raise ValueError
+            count = int(np.floor((stop - start) / step + 1e-9)) + 1
+            return [round(start + i * step, 12) for i in range(count)]
+        return [float(p) for p in spec.split(",") if p.strip()]
+    except ValueError:
+        raise InputError(f"--shift {spec!r}: expected START:STOP:STEP with STEP > 0, or a comma list") from None

@@ -1,0 +1,1 @@
+"""CLI commands for the align part of latentlab (registered on import)."""

@@ -1,0 +1,1 @@
+"""CLI commands for the analyze part of latentlab (registered on import)."""

@@ -1,0 +1,1 @@
+"""CLI commands for the embed part of latentlab (registered on import)."""

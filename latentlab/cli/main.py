@@ -1,0 +1,113 @@
+"""The click group, the options every command shares, and turning errors into one line."""
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+import warnings
+from dataclasses import dataclass
+
+import click
+
+from .. import __version__
+from ..errors import InputError
+
+DEVICE_HELP = "Compute device: auto (CUDA when available), cpu, cuda or cuda:N."
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The common options of every command, passed to the command as ``opts``."""
+
+    json: bool
+    dtype: str
+    device: str
+    seed: int
+    debug: bool
+
+
+class LatentlabGroup(click.Group):
+    """A group whose usage errors also come out as one ``error: …`` line with exit status 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name or "latentlab", complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            hint = ""
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                hint = f" (see '{exc.ctx.command_path} --help')"
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=LatentlabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="latentlab")
+def cli() -> None:
+    """latentlab — measure, stitch and visualise neural embedding spaces.
+
+    Inputs are embedding matrices (rows = items): .npy (read lazily), .npz, .pt/.pth,
+    .safetensors, .parquet, .csv/.tsv, or a folder of .npy/.parquet shards. PATH::KEY picks
+    an array inside a file or an index of a 3-D array (features_clip.npy::0).
+    """
+
+
+def common_options(func):
+    """Add --json, --dtype, --device, --seed and --debug; turn errors into ``error: …`` + exit 2."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of a table.")
+    @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
+                  help="Computation precision.")
+    @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+    @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every random choice.")
+    @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+    @functools.wraps(func)
+    def wrapper(*args, as_json, dtype, device, seed, debug, **kwargs):
+        opts = RunOptions(json=as_json, dtype=dtype, device=device, seed=seed, debug=debug)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return func(*args, opts=opts, **kwargs)
+            except InputError as exc:
+                _fail(debug, f"error: {_one_line(exc)}", 2)
+            except (MemoryError, KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
+                raise
+            except Exception as exc:  # a bug or an unforeseen input: still one line by default
+                _fail(debug, f"error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback)", 1)
+            finally:
+                _show_warnings(caught)
+
+    return wrapper
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _fail(debug: bool, message: str, code: int):
+    if debug:
+        traceback.print_exc()
+    click.echo(message, err=True)
+    raise click.exceptions.Exit(code)
+
+
+def _show_warnings(caught) -> None:
+    seen = set()
+    for w in caught:
+        if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+            continue
+        text = _one_line(w.message)
+        if text not in seen:
+            seen.add(text)
+            click.echo(f"warning: {text}", err=True)
+
+
+def main(argv=None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="latentlab")

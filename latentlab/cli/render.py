@@ -1,0 +1,51 @@
+"""Rendering results: aligned text tables for people, one JSON object for programs."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable, Sequence
+
+import click
+
+from ..results import Estimate, to_jsonable
+
+
+def emit_json(obj: Any) -> None:
+    """Print ``obj`` as one JSON object (NaN/Inf become null)."""
+    click.echo(json.dumps(to_jsonable(obj), allow_nan=False))
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A value for a table cell: ``—`` for missing, 4 significant decimals for floats."""
+    if value is None:
+        return "—"
+    if isinstance(value, Estimate):
+        return format(value, f".{digits}f")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e6):
+            return f"{value:.{digits}g}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str] | None = None) -> str:
+    """Left-aligned text columns; the first row is ``headers`` when given."""
+    cells = [[fmt(c) if not isinstance(c, str) else c for c in row] for row in rows]
+    if headers:
+        cells.insert(0, list(headers))
+    widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(max(len(r) for r in cells))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    if headers:
+        lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def echo_notes(notes: Iterable[str]) -> None:
+    for note in notes:
+        click.echo(f"note: {note}")

@@ -1,0 +1,1 @@
+"""CLI commands for the retrieval part of latentlab (registered on import)."""

@@ -1,0 +1,181 @@
+"""Compute core: device and dtype choice, row-block iteration, streaming moments.
+
+The only module that knows about devices and block sizes. Metrics receive row blocks as
+torch tensors on the chosen device; anything that can be written as a sum over rows
+(means, second moments, cross-moments) is accumulated here in float64, so it runs in
+O(d²) memory whatever the number of rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .errors import InputError
+
+#: Bytes of input one row block may occupy (after conversion to the compute dtype).
+DEFAULT_BLOCK_BYTES = 64 * 2**20
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` → the first CUDA device when one is usable, else CPU; ``cpu``; ``cuda[:N]``."""
+    if isinstance(spec, torch.device):
+        return spec
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {spec}: CUDA is not available on this machine (use cpu or auto)")
+        try:
+            device = torch.device(spec)
+        except RuntimeError as exc:
+            raise InputError(f"--device {spec}: {exc}") from None
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
+        return device
+    raise InputError(f"--device {spec}: expected auto, cpu, cuda or cuda:N")
+
+
+def resolve_dtype(spec: str | torch.dtype | None = "float32") -> torch.dtype:
+    """Computation dtype: float32 (default) or float64."""
+    if isinstance(spec, torch.dtype):
+        return spec
+    try:
+        return _DTYPES[(spec or "float32").lower()]
+    except KeyError:
+        raise InputError(f"--dtype {spec}: expected float32 or float64") from None
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where and in which precision to compute."""
+
+    device: torch.device
+    dtype: torch.dtype
+    block_bytes: int = DEFAULT_BLOCK_BYTES
+
+    @classmethod
+    def make(cls, device="auto", dtype="float32", block_bytes: int | None = None) -> "Backend":
+        return cls(resolve_device(device), resolve_dtype(dtype), block_bytes or DEFAULT_BLOCK_BYTES)
+
+    def block_rows(self, dim: int, copies: int = 1) -> int:
+        """Rows per block so that ``copies`` blocks of width ``dim`` fit the byte budget."""
+        itemsize = torch.finfo(self.dtype).bits // 8
+        return max(64, int(self.block_bytes // max(1, dim * itemsize * copies)))
+
+    def tensor(self, block) -> torch.Tensor:
+        """A numpy block (any numeric dtype) as a tensor on this backend."""
+        t = torch.as_tensor(np.asarray(block))
+        return t.to(device=self.device, dtype=self.dtype, non_blocking=True)
+
+
+def as_backend(device="auto", dtype="float32") -> Backend:
+    return device if isinstance(device, Backend) else Backend.make(device, dtype)
+
+
+def iter_row_blocks(data, block_rows: int, *, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(offset, rows)`` over ``data[start:stop]`` in blocks of ``block_rows`` rows."""
+    stop = len(data) if stop is None else stop
+    for lo in range(start, stop, block_rows):
+        yield lo, np.asarray(data[lo : min(lo + block_rows, stop)])
+
+
+def iter_paired_blocks(a, b, block_rows: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Row-aligned blocks of two equally long sources."""
+    if len(a) != len(b):
+        raise InputError(f"paired iteration over {len(a)} and {len(b)} rows")
+    for lo in range(0, len(a), block_rows):
+        hi = min(lo + block_rows, len(a))
+        yield lo, np.asarray(a[lo:hi]), np.asarray(b[lo:hi])
+
+
+def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Rows scaled to unit Euclidean norm (zero rows stay zero)."""
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
+class StreamingMoments:
+    """Running first and second (cross-)moments of one or two row-aligned streams, in float64.
+
+    Sums are taken around a shift (the first block's mean) so that the centred products
+    ``Σ (x−μ)(x−μ)ᵀ = S₂ − S₁S₁ᵀ/n`` do not cancel catastrophically when the mean is large
+    compared with the spread (the "shifted data" algorithm; Chan, Golub & LeVeque 1983).
+
+    Parameters
+    ----------
+    second : accumulate d×d second moments (``xx``, and ``yy``/``xy`` for two streams).
+    """
+
+    def __init__(self, *, second: bool = True):
+        self.second = second
+        self.n = 0
+        self._shift: list[torch.Tensor] | None = None
+        self._s1: list[torch.Tensor] = []
+        self._s2: dict[tuple[int, int], torch.Tensor] = {}
+
+    def update(self, *blocks: torch.Tensor) -> "StreamingMoments":
+        """Add row-aligned blocks (one per stream) of equal row count."""
+        blocks = tuple(b.to(torch.float64) for b in blocks)
+        if self._shift is None:
+            self._shift = [b.mean(dim=0) for b in blocks]
+            self._s1 = [torch.zeros_like(s) for s in self._shift]
+        elif len(blocks) != len(self._shift):
+            raise ValueError("update() must receive the same number of streams every time")
+        centred = [b - s for b, s in zip(blocks, self._shift)]
+        for i, c in enumerate(centred):
+            self._s1[i] += c.sum(dim=0)
+        if self.second:
+            for i in range(len(centred)):
+                for j in range(i, len(centred)):
+                    prod = centred[i].T @ centred[j]
+                    key = (i, j)
+                    self._s2[key] = self._s2[key] + prod if key in self._s2 else prod
+        self.n += int(blocks[0].shape[0])
+        return self
+
+    def mean(self, i: int = 0) -> torch.Tensor:
+        self._check()
+        return self._shift[i] + self._s1[i] / self.n
+
+    def centered(self, i: int = 0, j: int | None = None) -> torch.Tensor:
+        """Σ_r (x_i,r − μ_i)(x_j,r − μ_j)ᵀ: the centred (cross-)product, unnormalised."""
+        self._check()
+        if not self.second:
+            raise ValueError("second moments were not accumulated")
+        j = i if j is None else j
+        if i > j:
+            return self.centered(j, i).T
+        return self._s2[(i, j)] - torch.outer(self._s1[i], self._s1[j]) / self.n
+
+    def covariance(self, i: int = 0, j: int | None = None, ddof: int = 1) -> torch.Tensor:
+        return self.centered(i, j) / max(self.n - ddof, 1)
+
+    def _check(self) -> None:
+        if self._shift is None or self.n == 0:
+            raise ValueError("no rows accumulated")
+
+
+def stream_moments(*sources, backend: Backend, second: bool = True, transform=None) -> StreamingMoments:
+    """One pass over row-aligned sources, accumulating :class:`StreamingMoments`.
+
+    ``transform`` (optional) maps each tensor block before accumulation (e.g. L2 normalisation).
+    """
+    n = len(sources[0])
+    if any(len(s) != n for s in sources):
+        raise InputError("sources must have the same number of rows")
+    width = sum(int(s.shape[1]) for s in sources)
+    rows = backend.block_rows(width, copies=3)
+    moments = StreamingMoments(second=second)
+    for lo in range(0, n, rows):
+        tensors = [backend.tensor(np.asarray(s[lo : lo + rows])) for s in sources]
+        if transform is not None:
+            tensors = [transform(t) for t in tensors]
+        moments.update(*tensors)
+    return moments

@@ -1,0 +1,117 @@
+"""Chunked k-nearest neighbours by cosine similarity, and k-occurrence hubness.
+
+Never holds the full query × gallery score matrix: queries are processed in blocks and,
+for each block, the gallery in chunks whose running top-k lists are merged. Memory is
+O(n_q·k + block·chunk).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from .compute import Backend, l2_normalize
+from .errors import LatentlabWarning
+
+
+def clamp_k(k: int, n_candidates: int, what: str = "k") -> int:
+    """Clamp a neighbourhood size to the candidates available, warning when it changes."""
+    if k < 1:
+        raise ValueError(f"{what} must be at least 1, got {k}")
+    if k > n_candidates:
+        warnings.warn(f"{what}={k} clamped to {n_candidates} (only {n_candidates} candidates)", LatentlabWarning, stacklevel=2)
+        return max(n_candidates, 1)
+    return k
+
+
+def topk_cosine(queries, gallery, k: int, *, backend: Backend, exclude_self: bool = False,
+                normalize: bool = True, block_rows: int | None = None,
+                gallery_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` gallery rows for every query row by cosine (or dot product).
+
+    Parameters
+    ----------
+    queries, gallery : 2-D arrays or row sources with the same number of columns.
+    k : neighbours per query (must be ≤ candidates; see :func:`clamp_k`).
+    exclude_self : queries and gallery are the same set; row i never returns i.
+    normalize : L2-normalise rows (cosine); ``False`` ranks by raw dot product.
+
+    Returns
+    -------
+    values : (n_q, k) float array, descending per row.
+    indices : (n_q, k) int64 gallery indices; ties are ordered by ascending index.
+    """
+    n_q, n_g = len(queries), len(gallery)
+    if exclude_self and n_q != n_g:
+        raise ValueError("exclude_self needs queries and gallery to be the same set")
+    dim = int(gallery.shape[1])
+    chunk = gallery_chunk or max(1024, backend.block_rows(dim))
+    chunk = min(chunk, n_g)
+    block = block_rows or max(1, min(4096, backend.block_bytes // (4 * max(chunk, 1))))
+    gal_cache = None
+    if n_g <= chunk:  # the whole gallery fits one chunk: prepare it once
+        gal_cache = _prep(backend.tensor(np.asarray(gallery[:])), normalize)
+    out_v = np.empty((n_q, k), dtype=np.float64 if backend.dtype == torch.float64 else np.float32)
+    out_i = np.empty((n_q, k), dtype=np.int64)
+    for q0 in range(0, n_q, block):
+        q = _prep(backend.tensor(np.asarray(queries[q0 : q0 + block])), normalize)
+        best_v = best_i = None
+        for g0 in range(0, n_g, chunk):
+            g = gal_cache if gal_cache is not None else _prep(backend.tensor(np.asarray(gallery[g0 : g0 + chunk])), normalize)
+            scores = q @ g.T
+            if exclude_self:
+                rows = torch.arange(q.shape[0], device=scores.device)
+                cols = rows + q0 - g0
+                ok = (cols >= 0) & (cols < g.shape[0])
+                scores[rows[ok], cols[ok]] = -torch.inf
+            kk = min(k, scores.shape[1])
+            v, i = torch.topk(scores, kk, dim=1)
+            i = i + g0
+            if best_v is None:
+                best_v, best_i = v, i
+            else:
+                v, i = torch.cat([best_v, v], 1), torch.cat([best_i, i], 1)
+                best_v, pos = torch.topk(v, min(k, v.shape[1]), dim=1)
+                best_i = torch.gather(i, 1, pos)
+        best_v, best_i = _order_ties(best_v, best_i)
+        out_v[q0 : q0 + q.shape[0]] = best_v.cpu().numpy()
+        out_i[q0 : q0 + q.shape[0]] = best_i.cpu().numpy()
+    return out_v, out_i
+
+
+def _prep(x: torch.Tensor, normalize: bool) -> torch.Tensor:
+    return l2_normalize(x) if normalize else x
+
+
+def _order_ties(values: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sort each row by descending value, then ascending index, so results are deterministic."""
+    order = torch.argsort(indices, dim=1)
+    values, indices = torch.gather(values, 1, order), torch.gather(indices, 1, order)
+    order = torch.argsort(-values, dim=1, stable=True)
+    return torch.gather(values, 1, order), torch.gather(indices, 1, order)
+
+
+def k_occurrence(indices: np.ndarray, n_gallery: int) -> np.ndarray:
+    """N_k(j): how often gallery row j appears in the k-NN lists (zeros included)."""
+    return np.bincount(np.asarray(indices).reshape(-1), minlength=n_gallery)
+
+
+def hubness(indices: np.ndarray, n_gallery: int) -> dict:
+    """Hubness of a k-NN graph (Radovanović et al., JMLR 2010), as in scikit-hubness.
+
+    Returns ``skew`` (skewness of N_k with zeros included, the population estimator of
+    ``scipy.stats.skew``), ``hubs`` (rows with N_k > 2k), ``antihubs`` (N_k = 0) and ``k``.
+
+    References
+    ----------
+    Radovanović, Nanopoulos & Ivanović, "Hubs in space: popular nearest neighbors in
+    high-dimensional data", JMLR 11, 2010.
+    """
+    from scipy.stats import skew
+
+    indices = np.asarray(indices)
+    k = int(indices.shape[1])
+    occ = k_occurrence(indices, n_gallery)
+    value = float(skew(occ.astype(np.float64))) if occ.std() > 0 else 0.0
+    return {"skew": value, "hubs": int((occ > 2 * k).sum()), "antihubs": int((occ == 0).sum()), "k": k}

@@ -1,0 +1,1 @@
+"""Cross-modal retrieval: rank metrics and post-hoc fixes."""

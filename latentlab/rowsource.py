@@ -1,0 +1,177 @@
+"""Lazy row sources: matrices on disk whose rows are read on demand.
+
+They behave like a read-only 2-D numpy array for the operations latentlab needs: ``shape``,
+``dtype``, ``len``, row indexing by int / slice / integer or boolean array, and
+``np.asarray``. Reads use ``readinto`` on a file handle rather than ``mmap``: mapped file
+pages count towards a process's resident memory, explicit reads do not.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+
+def open_npy(path: Path):
+    """A lazy view of a ``.npy`` file (C order), or a read-only memmap for Fortran order."""
+    with open(path, "rb") as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:  # version 3 (utf-8 field names) has no public reader
+                shape, fortran, dtype = np.lib.format._read_array_header(fh, version)  # noqa: SLF001
+        except ValueError as exc:
+            raise InputError(f"{path}: not a valid .npy file ({exc})") from exc
+        offset = fh.tell()
+    if dtype.hasobject:
+        raise InputError(f"{path}: holds Python objects (dtype {dtype}); refusing to unpickle")
+    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if path.stat().st_size < expected:
+        raise InputError(f"{path}: truncated .npy file ({path.stat().st_size} bytes, header promises {expected})")
+    if fortran and len(shape) > 1:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    return NpyRows(path, offset, dtype, tuple(shape))
+
+
+class NpyRows:
+    """Rows of a C-ordered array stored at ``offset`` in ``path`` (any rank ≥ 1)."""
+
+    ndim = property(lambda self: len(self.shape))
+
+    def __init__(self, path: Path, offset: int, dtype: np.dtype, shape: tuple[int, ...]):
+        self.path = Path(path)
+        self.offset = int(offset)
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(int(s) for s in shape)
+        self.row_shape = self.shape[1:]
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read_range(self, fh, start: int, stop: int) -> np.ndarray:
+        out = np.empty((stop - start, *self.row_shape), dtype=self.dtype)
+        if stop > start:
+            fh.seek(self.offset + start * self.row_bytes)
+            view = memoryview(out.reshape(-1).view(np.uint8))
+            got = fh.readinto(view)
+            if got != view.nbytes:
+                raise InputError(f"{self.path}: file ended early while reading rows {start}:{stop}")
+        return out
+
+    def __getitem__(self, index):
+        if isinstance(index, tuple):
+            head, *rest = index
+            return _index_rest(self[head], head, rest)
+        if isinstance(index, (int, np.integer)):
+            i = int(index)
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"row {i} out of range for {len(self)} rows")
+            i %= len(self)
+            if len(self.shape) > 1 and len(self.row_shape) >= 2:
+                return NpyRows(self.path, self.offset + i * self.row_bytes, self.dtype, self.row_shape)
+            with open(self.path, "rb") as fh:
+                return self._read_range(fh, i, i + 1)[0]
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step == 1:
+                with open(self.path, "rb") as fh:
+                    return self._read_range(fh, start, max(start, stop))
+            index = np.arange(start, stop, step)
+        return self._take(np.asarray(index))
+
+    def _take(self, idx: np.ndarray) -> np.ndarray:
+        if idx.dtype == bool:
+            if idx.shape != (len(self),):
+                raise IndexError("boolean index must match the number of rows")
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.int64).reshape(-1)
+        if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
+            raise IndexError(f"row index out of range for {len(self)} rows")
+        idx = idx % max(len(self), 1)
+        order = np.argsort(idx, kind="stable")
+        sorted_idx = idx[order]
+        out = np.empty((idx.size, *self.row_shape), dtype=self.dtype)
+        with open(self.path, "rb") as fh:
+            # Coalesce consecutive rows into single reads.
+            breaks = np.flatnonzero(np.diff(sorted_idx) != 1) + 1
+            for run in np.split(np.arange(idx.size), breaks):
+                if run.size == 0:
+                    continue
+                lo, hi = int(sorted_idx[run[0]]), int(sorted_idx[run[-1]]) + 1
+                if hi - lo == run.size:
+                    out[order[run]] = self._read_range(fh, lo, hi)
+                else:  # repeated indices inside the run
+                    block = self._read_range(fh, lo, hi)
+                    out[order[run]] = block[sorted_idx[run] - lo]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self[:]
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
+def _index_rest(rows: np.ndarray, head, rest):
+    if np.ndim(head) == 0 and not isinstance(head, slice):
+        return rows[tuple(rest)]
+    return rows[(slice(None), *rest)]
+
+
+class ShardRows:
+    """Several 2-D row sources of equal width read as one matrix, in the given order."""
+
+    def __init__(self, parts: list):
+        self.parts = parts
+        self.bounds = np.cumsum([0] + [p.shape[0] for p in parts])
+        self.shape = (int(self.bounds[-1]), int(parts[0].shape[1]))
+        self.dtype = np.result_type(*[np.dtype(p.dtype) for p in parts])
+
+    ndim = 2
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        if isinstance(index, tuple):
+            head, *rest = index
+            return _index_rest(self[head], head, rest)
+        if isinstance(index, (int, np.integer)):
+            i = int(index) % len(self)
+            k = int(np.searchsorted(self.bounds, i, side="right")) - 1
+            return np.asarray(self.parts[k][i - int(self.bounds[k])], dtype=self.dtype)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return self._take(np.arange(start, stop, step))
+            pieces = []
+            for k, part in enumerate(self.parts):
+                lo, hi = int(self.bounds[k]), int(self.bounds[k + 1])
+                a, b = max(start, lo), min(stop, hi)
+                if a < b:
+                    pieces.append(np.asarray(part[a - lo : b - lo], dtype=self.dtype))
+            if not pieces:
+                return np.empty((0, self.shape[1]), dtype=self.dtype)
+            return np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        return self._take(np.asarray(index))
+
+    def _take(self, idx: np.ndarray) -> np.ndarray:
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.int64).reshape(-1) % max(len(self), 1)
+        out = np.empty((idx.size, self.shape[1]), dtype=self.dtype)
+        shard = np.searchsorted(self.bounds, idx, side="right") - 1
+        for k in np.unique(shard):
+            sel = np.flatnonzero(shard == k)
+            local = idx[sel] - self.bounds[k]
+            part = self.parts[k]
+            out[sel] = part[local] if isinstance(part, (NpyRows, ShardRows)) else np.asarray(part)[local]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self[:]
+        return arr if dtype is None else arr.astype(dtype, copy=False)

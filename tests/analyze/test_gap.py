@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+import latentlab
+from latentlab.analyze.gap import parse_shift
+
+
+def test_closed_form_orthogonal_unit_vectors():
+    res = latentlab.gap(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), dtype="float64")
+    assert res.centroid_distance == pytest.approx(np.sqrt(2), abs=1e-12)
+    assert res.pair_distance == pytest.approx(np.sqrt(2), abs=1e-12)
+    assert res.relative_gap is None and res.linear_separability is None
+
+
+def test_identical_inputs_have_no_gap():
+    x = np.random.default_rng(0).normal(size=(200, 16))
+    res = latentlab.gap(x, x.copy(), dtype="float64")
+    assert res.centroid_distance == pytest.approx(0.0, abs=1e-12)
+    assert res.pair_distance == pytest.approx(0.0, abs=1e-6)
+    assert res.pair_cosine == pytest.approx(1.0, abs=1e-12)
+
+
+def test_relative_gap_matches_naive_formula():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(60, 8)) + 1.0, rng.normal(size=(60, 8)) - 0.5
+    an = a / np.linalg.norm(a, axis=1, keepdims=True)
+    bn = b / np.linalg.norm(b, axis=1, keepdims=True)
+
+    def d_intra(x):
+        c = x @ x.T
+        off = c[~np.eye(len(x), dtype=bool)]
+        return 1 - (off.mean() + 1) / 2
+
+    d_m = max(1 - (np.mean(np.sum(an * bn, axis=1)) + 1) / 2, 1e-3)
+    expected = d_m / (d_m + (d_intra(an) + d_intra(bn)) / 2)
+    res = latentlab.gap(a, b, dtype="float64", separability=False)
+    assert res.relative_gap == pytest.approx(expected, abs=1e-12)
+    assert res.centroid_distance == pytest.approx(np.linalg.norm(an.mean(0) - bn.mean(0)), abs=1e-12)
+    assert res.pair_distance == pytest.approx(np.linalg.norm(an - bn, axis=1).mean(), abs=1e-12)
+
+
+def test_clip_centroid_distance(mtg_dir):
+    path = mtg_dir / "features_clip.npy"
+    res = latentlab.gap(f"{path}::0", f"{path}::1")
+    assert res.centroid_distance == pytest.approx(0.8514, abs=1e-4)
+    assert res.linear_separability > 0.95
+    assert sum(d["share"] for d in res.top_dimensions) == pytest.approx(res.top_dimensions_share)
+
+
+def test_parse_shift():
+    assert parse_shift("-1:1:0.5") == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    assert parse_shift("0,0.25") == [0.0, 0.25]

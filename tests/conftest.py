@@ -1,0 +1,53 @@
+"""Shared fixtures: the team's real embeddings in ../shared/data, and a CLI runner."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+MTG = SHARED_DATA / "mind-the-gap"
+
+
+@pytest.fixture(scope="session")
+def mtg_dir() -> Path:
+    """The Mind-the-Gap dumps (shape (2, n, d) each); skip when ../shared/data is absent."""
+    if not (MTG / "features_clip.npy").exists():
+        pytest.skip(f"shared data not found at {MTG} (tests with real embeddings need ../shared/data)")
+    return MTG
+
+
+@pytest.fixture(scope="session")
+def clip_pair(mtg_dir):
+    """(image, text) float64 arrays of CLIP on 500 MSCOCO pairs."""
+    arr = np.load(mtg_dir / "features_clip.npy").astype(np.float64)
+    return arr[0], arr[1]
+
+
+class Cli:
+    """Invoke ``latentlab`` in-process; ``.json(...)`` parses stdout of a --json call."""
+
+    def __init__(self):
+        from latentlab.cli import cli
+
+        self.cli = cli
+        self.runner = CliRunner()
+
+    def __call__(self, *args, ok: bool = True):
+        res = self.runner.invoke(self.cli, [str(a) for a in args], catch_exceptions=False)
+        if ok and res.exit_code != 0:
+            raise AssertionError(f"latentlab {' '.join(map(str, args))} exited {res.exit_code}:\n{res.output}")
+        return res
+
+    def json(self, *args):
+        res = self(*args, "--json")
+        return json.loads(res.stdout)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
