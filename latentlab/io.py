@@ -454,6 +454,8 @@ def write_embeddings(path: str | os.PathLike, array: Any, *, key: str = "embeddi
     if type(array).__module__.startswith("torch"):
         array = _torch_to_numpy(array)
     arr = np.ascontiguousarray(np.asarray(array))
+    if arr.ndim != 2 or arr.dtype.kind not in "fiu":
+        raise InputError(f"{target}: can only write a 2-D numeric array, got {arr.dtype} of shape {arr.shape}")
     with atomic_output(target) as tmp:
         if suffix == ".npy":
             np.save(tmp, arr)

@@ -232,10 +232,13 @@ def parse_shift(spec: str) -> list[float]:
     try:
         if ":" in spec:
             start, stop, step = (float(p) for p in spec.split(":"))
-            if step <= 0:
+            if step <= 0 or stop < start:
                 raise ValueError
             count = int(np.floor((stop - start) / step + 1e-9)) + 1
             return [round(start + i * step, 12) for i in range(count)]
-        return [float(p) for p in spec.split(",") if p.strip()]
+        values = [float(p) for p in spec.split(",") if p.strip()]
+        if not values:
+            raise ValueError
+        return values
     except ValueError:
-        raise InputError(f"--shift {spec!r}: expected START:STOP:STEP with STEP > 0, or a comma list") from None
+        raise InputError(f"--shift {spec!r}: expected START:STOP:STEP with STOP ≥ START and STEP > 0, or a comma list") from None
