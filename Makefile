@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $@
 
 $(TSTAMP): $(STAMP)
-	$(PIP) install -e ".[test]"
+	$(PIP) install -e ".[test,viz]"
 	touch $@
 
 install: $(STAMP)
