@@ -121,20 +121,25 @@ class StreamingMoments:
         self._s2: dict[tuple[int, int], torch.Tensor] = {}
 
     def update(self, *blocks: torch.Tensor) -> "StreamingMoments":
-        """Add row-aligned blocks (one per stream) of equal row count."""
-        blocks = tuple(b.to(torch.float64) for b in blocks)
+        """Add row-aligned blocks (one per stream) of equal row count.
+
+        Each block's products are formed in the block's own floating dtype (float32 GEMM is
+        about twice as fast as float64 on CPU) and accumulated in float64; the shift keeps
+        the per-block sums small, so the rounding stays at the block dtype's precision.
+        """
+        blocks = tuple(b if b.is_floating_point() else b.to(torch.float64) for b in blocks)
         if self._shift is None:
-            self._shift = [b.mean(dim=0) for b in blocks]
+            self._shift = [b.to(torch.float64).mean(dim=0) for b in blocks]
             self._s1 = [torch.zeros_like(s) for s in self._shift]
         elif len(blocks) != len(self._shift):
             raise ValueError("update() must receive the same number of streams every time")
-        centred = [b - s for b, s in zip(blocks, self._shift)]
+        centred = [b - s.to(b.dtype) for b, s in zip(blocks, self._shift)]
         for i, c in enumerate(centred):
-            self._s1[i] += c.sum(dim=0)
+            self._s1[i] += c.sum(dim=0, dtype=torch.float64)
         if self.second:
             for i in range(len(centred)):
                 for j in range(i, len(centred)):
-                    prod = centred[i].T @ centred[j]
+                    prod = (centred[i].T @ centred[j]).to(torch.float64)
                     key = (i, j)
                     self._s2[key] = self._s2[key] + prod if key in self._s2 else prod
         self.n += int(blocks[0].shape[0])

@@ -1,0 +1,332 @@
+"""Centred kernel alignment (CKA): linear (streamed, feature-space), RBF (chunked), debiased.
+
+Linear CKA uses the feature-space identity ‖YcᵀXc‖²_F = ⟨vec(K̄), vec(L̄)⟩, so it needs only
+the float64 streaming (cross-)moments of the compute core: memory O(d²) whatever n. The RBF
+kernel is genuinely quadratic; it is computed in row blocks (the n × n kernels are never
+held) and refused above ``max_n`` rows unless a seeded row sample is requested.
+
+CKA is a *similarity* in [0, 1] (1 = identical up to rotation and isotropic scaling).
+
+References
+----------
+Kornblith, Norouzi, Lee & Hinton, "Similarity of Neural Network Representations Revisited",
+ICML 2019 (CKA; RBF bandwidth σ = fraction of the median distance, their reference code).
+Song, Smola, Gretton, Bedo & Borgwardt, "Feature Selection via Dependence Maximization",
+JMLR 13, 2012 (the unbiased HSIC estimator, eq. 5).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..compute import Backend, StreamingMoments, as_backend
+from ..errors import InputError
+from ..io import as_embeddings, require_paired, require_rows
+from ..progress import progress
+from ..results import Estimate, ResultMixin
+from .. import stats
+from . import kernels
+from .prep import SIMILARITY, check_positive, load, pair, require_variance
+
+KERNELS = ("linear", "rbf")
+
+
+@dataclass(frozen=True)
+class CKAResult(ResultMixin):
+    """CKA of two row-paired representations; a similarity in [0, 1]."""
+
+    cka: float | Estimate
+    kernel: str
+    debiased: bool
+    n: int
+    dim_a: int
+    dim_b: int
+    sigma_frac: float | None = None
+    p_value: float | None = None
+    n_permutations: int | None = None
+    bootstrap: str | None = None
+    permutation: str | None = None
+    kind: str = SIMILARITY
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CKAMatrix(ResultMixin):
+    """CKA between every pair of inputs (symmetric, ones on the diagonal)."""
+
+    labels: list[str]
+    matrix: list[list[float]]
+    kernel: str
+    debiased: bool
+    n: int
+    kind: str = SIMILARITY
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- public API
+def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: float = 0.5,
+        max_n: int = 10000, sample: int | None = None, bootstrap: int | None = None,
+        permutations: int | None = None, seed: int = 0, level: float = 0.95,
+        device="auto", dtype="float32") -> CKAResult:
+    """CKA between representations ``a`` and ``b`` of the same n items (row-paired).
+
+    Parameters
+    ----------
+    kernel : ``"linear"`` (streamed, exact for any n) or ``"rbf"`` (Gaussian kernel with
+        σ = ``sigma_frac`` · √median(squared distances), Kornblith et al.'s convention: the
+        median is over the full n × n matrix of squared Euclidean distances, zeros included).
+    debiased : use the unbiased HSIC estimator of Song et al. (2012) in numerator and
+        denominators (feature-space form for the linear kernel; needs n ≥ 4).
+    max_n : the RBF kernel refuses more rows than this unless ``sample`` is given.
+    sample : RBF only: compute on this many rows drawn without replacement (seeded).
+    bootstrap : number of percentile-bootstrap resamples (rows resampled, pairs together).
+    permutations : number of row shufflings of B for a one-sided p-value (null: unrelated pairing).
+
+    Returns
+    -------
+    CKAResult; ``cka`` is an :class:`~latentlab.results.Estimate` when ``bootstrap`` is given.
+    """
+    if kernel not in KERNELS:
+        raise InputError(f"--kernel {kernel}: expected one of {', '.join(KERNELS)}")
+    backend = as_backend(device, dtype)
+    ea, eb = pair(a, b, "CKA", min_rows=4 if debiased else 2)
+    bootstrap = check_positive(bootstrap, "--bootstrap", integer=True)
+    permutations = check_positive(permutations, "--permutations", integer=True)
+    notes: list[str] = []
+    if kernel == "linear":
+        if sample is not None:
+            raise InputError("--sample applies to the RBF kernel only (linear CKA is exact and streamed for any n)")
+        value = linear_cka_streamed(ea, eb, debiased=debiased, backend=backend)
+        x = y = None
+        if bootstrap or permutations:
+            x, y = load(ea, backend), load(eb, backend)
+        metric = lambda u, v: linear_cka(u, v, debiased=debiased)  # noqa: E731
+    else:
+        sigma_frac = check_positive(sigma_frac, "--sigma-frac")
+        rows = None
+        if sample is not None:
+            sample = check_positive(sample, "--sample", integer=True)
+            if sample < ea.n:
+                rows = np.sort(np.random.default_rng(seed).choice(ea.n, sample, replace=False))
+                notes.append(f"RBF CKA on {sample} of {ea.n} rows (seeded sample without replacement)")
+        count = ea.n if rows is None else len(rows)
+        if count > max_n:
+            raise InputError(f"RBF CKA holds n × n kernel blocks; {count} rows exceed --max-n {max_n}: "
+                             "pass --sample N or raise --max-n")
+        x, y = load(ea, backend, rows), load(eb, backend, rows)
+        _check_rbf_variance(x, ea), _check_rbf_variance(y, eb)
+        metric = lambda u, v: rbf_cka(u, v, sigma_frac=sigma_frac, debiased=debiased)  # noqa: E731
+        value = metric(x, y)
+    est, p_value, boot_scheme, perm_scheme = value, None, None, None
+    if bootstrap:
+        if kernel == "linear" and not debiased:
+            est = linear_cka_bootstrap(x, y, bootstrap, seed=seed, level=level, value=value)
+        else:
+            est = _generic_bootstrap(metric, x, y, bootstrap, seed, level, value)
+        boot_scheme = est.method
+        notes += stats.outside_notes({"cka": est})
+        if debiased:
+            notes.append("bootstrap resamples rows with replacement; duplicated rows bias the debiased estimator slightly")
+    if permutations:
+        perm = _permutation(kernel, debiased, metric, x, y, value, permutations, seed)
+        p_value, perm_scheme = perm.p_value, perm.method
+    return CKAResult(cka=est, kernel=kernel, debiased=debiased, n=ea.n, dim_a=ea.dim, dim_b=eb.dim,
+                     sigma_frac=sigma_frac if kernel == "rbf" else None, p_value=p_value,
+                     n_permutations=permutations, bootstrap=boot_scheme, permutation=perm_scheme, notes=notes)
+
+
+def cka_matrix(inputs, *, labels=None, kernel: str = "linear", debiased: bool = False,
+               sigma_frac: float = 0.5, max_n: int = 10000, device="auto", dtype="float32") -> CKAMatrix:
+    """CKA between every pair of ``inputs`` (e.g. the layers of a network), all row-paired.
+
+    The linear kernel reads each input once per row block (one streaming pass accumulating
+    every cross-moment); the RBF kernel loads each input once and compares pairs in blocks.
+    """
+    if kernel not in KERNELS:
+        raise InputError(f"--kernel {kernel}: expected one of {', '.join(KERNELS)}")
+    embs = [as_embeddings(x, f"input {i}") for i, x in enumerate(inputs)]
+    if len(embs) < 2:
+        raise InputError("cka-matrix needs at least two inputs")
+    for e in embs[1:]:
+        require_paired(embs[0], e, "cka-matrix")
+    require_rows(embs[0], 4 if debiased else 2, "cka-matrix")
+    backend = as_backend(device, dtype)
+    labels = list(labels) if labels is not None else [e.name for e in embs]
+    k = len(embs)
+    mat = np.eye(k)
+    if kernel == "linear":
+        mom, ext = _stream(embs, backend, debiased)
+        for e, i in zip(embs, range(k)):
+            require_variance(float(torch.trace(mom.centered(i))), e, "CKA")
+        self_h = [_hsic_linear(mom, ext, i, i, debiased) for i in range(k)]
+        for i in range(k):
+            for j in range(i + 1, k):
+                mat[i, j] = mat[j, i] = _ratio(_hsic_linear(mom, ext, i, j, debiased), self_h[i], self_h[j])
+    else:
+        if embs[0].n > max_n:
+            raise InputError(f"RBF CKA holds n × n kernel blocks; {embs[0].n} rows exceed --max-n {max_n}")
+        xs = [load(e, backend) for e in embs]
+        for x, e in zip(xs, embs):
+            _check_rbf_variance(x, e)
+        for i in range(k):
+            for j in range(i + 1, k):
+                mat[i, j] = mat[j, i] = rbf_cka(xs[i], xs[j], sigma_frac=sigma_frac, debiased=debiased)
+    return CKAMatrix(labels=labels, matrix=mat.tolist(), kernel=kernel, debiased=debiased, n=embs[0].n)
+
+
+# --------------------------------------------------------------------------- linear kernel
+def linear_cka_streamed(ea, eb, *, debiased: bool, backend: Backend) -> float:
+    """Linear CKA of two (lazy) row sources in one streaming pass; O(d²) memory."""
+    mom, ext = _stream([ea, eb], backend, debiased)
+    require_variance(float(torch.trace(mom.centered(0))), ea, "CKA")
+    require_variance(float(torch.trace(mom.centered(1))), eb, "CKA")
+    return _ratio(_hsic_linear(mom, ext, 0, 1, debiased), _hsic_linear(mom, ext, 0, 0, debiased),
+                  _hsic_linear(mom, ext, 1, 1, debiased))
+
+
+def linear_cka(x, y, *, debiased: bool = False) -> float:
+    """Linear CKA of two in-memory matrices (numpy or torch), feature-space form, float64."""
+    x, y = _f64(x), _f64(y)
+    mom = StreamingMoments().update(x, y)
+    ext = kernels.RowNormMoments().update(x, y) if debiased else None
+    return _ratio(_hsic_linear(mom, ext, 0, 1, debiased), _hsic_linear(mom, ext, 0, 0, debiased),
+                  _hsic_linear(mom, ext, 1, 1, debiased))
+
+
+def _stream(embs, backend: Backend, debiased: bool):
+    width = sum(e.dim for e in embs)
+    rows = backend.block_rows(width, copies=4)
+    mom = StreamingMoments()
+    ext = kernels.RowNormMoments() if debiased else None
+    n = embs[0].n
+    for lo in progress(range(0, n, rows), desc="CKA"):
+        blocks = [backend.tensor(e.rows(slice(lo, lo + rows))) for e in embs]
+        mom.update(*blocks)
+        if ext is not None:
+            ext.update(*blocks)
+    return mom, ext
+
+
+def _hsic_linear(mom: StreamingMoments, ext, i: int, j: int, debiased: bool) -> float:
+    """‖C_ijᵀ‖²_F (biased), or Kornblith's feature-space form of Song et al.'s unbiased HSIC.
+
+    Unbiased (up to the common factor 1/(n(n−3)), which cancels in CKA):
+    ‖XcᵀYc‖² − n/(n−2) Σ_r ‖x̄_r‖²‖ȳ_r‖² + ‖Xc‖²_F ‖Yc‖²_F / ((n−1)(n−2)).
+    """
+    c = mom.centered(i, j)
+    value = float((c * c).sum())
+    if not debiased:
+        return value
+    n = mom.n
+    rows = ext.sqnorm_products(i, j, c)
+    tr_i, tr_j = float(torch.trace(mom.centered(i))), float(torch.trace(mom.centered(j)))
+    return value - n / (n - 2.0) * rows + tr_i * tr_j / ((n - 1.0) * (n - 2.0))
+
+
+def _ratio(xy: float, xx: float, yy: float) -> float:
+    if not (xx > 0 and yy > 0):
+        return float("nan")  # the debiased self-HSIC can be ≤ 0 on tiny samples
+    return float(xy / np.sqrt(xx * yy))
+
+
+def _f64(x) -> torch.Tensor:
+    return x.to(torch.float64) if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float64)
+
+
+def linear_cka_bootstrap(x, y, n_resamples: int, *, seed: int = 0, level: float = 0.95,
+                         value: float | None = None, budget: int = stats.DEFAULT_SUMS_BUDGET) -> Estimate:
+    """Bootstrap interval of linear CKA from resampled moments (:func:`latentlab.stats.bootstrap_sums`)."""
+    x, y = _f64(x), _f64(y)
+    n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
+    per_group = 8 * (dx * dx + dy * dy + dx * dy + dx + dy + 1)
+    groups = stats.group_count(n, per_group, budget)
+    label = torch.as_tensor(stats.group_labels(n, groups, seed))
+    # centre on the full-data mean first so the resampled S₂ − S₁S₁ᵀ/N does not cancel
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    sums = {"n": torch.zeros(groups, dtype=torch.float64), "sx": torch.zeros(groups, dx, dtype=torch.float64),
+            "sy": torch.zeros(groups, dy, dtype=torch.float64)}
+    sums["n"].index_add_(0, label, torch.ones(n, dtype=torch.float64))
+    sums["sx"].index_add_(0, label, xc)
+    sums["sy"].index_add_(0, label, yc)
+    if groups == n:  # one row per group: outer products, ordered by the label permutation
+        order = torch.argsort(label)
+        xo, yo = xc[order], yc[order]
+        sums["xx"] = torch.einsum("ni,nj->nij", xo, xo)
+        sums["yy"] = torch.einsum("ni,nj->nij", yo, yo)
+        sums["xy"] = torch.einsum("ni,nj->nij", xo, yo)
+    else:
+        sums["xx"], sums["yy"], sums["xy"] = (torch.zeros(groups, p, q, dtype=torch.float64)
+                                              for p, q in ((dx, dx), (dy, dy), (dx, dy)))
+        for g in range(groups):
+            m = label == g
+            xg, yg = xc[m], yc[m]
+            sums["xx"][g], sums["yy"][g], sums["xy"][g] = xg.T @ xg, yg.T @ yg, xg.T @ yg
+
+    def statistic(s: dict) -> float:
+        nn = s["n"]
+        cxx = s["xx"] - np.outer(s["sx"], s["sx"]) / nn
+        cyy = s["yy"] - np.outer(s["sy"], s["sy"]) / nn
+        cxy = s["xy"] - np.outer(s["sx"], s["sy"]) / nn
+        return _ratio(float((cxy * cxy).sum()), float((cxx * cxx).sum()), float((cyy * cyy).sum()))
+
+    if value is None:
+        value = linear_cka(x, y)
+    arrays = {k: v.numpy() for k, v in sums.items()}
+    return stats.bootstrap_sums(arrays, statistic, n_resamples=n_resamples, seed=seed, level=level, value=value)
+
+
+# --------------------------------------------------------------------------- RBF kernel
+def rbf_cka(x, y, *, sigma_frac: float = 0.5, debiased: bool = False, block: int = 2048) -> float:
+    """RBF-kernel CKA in row blocks (Kornblith et al.'s bandwidth convention)."""
+    x, y = _as_t(x), _as_t(y)
+    sx = kernels.median_sq_distance(x, block=block)
+    sy = kernels.median_sq_distance(y, block=block)
+    acc = kernels.rbf_pair_sums(x, y, 2.0 * sigma_frac**2 * sx, 2.0 * sigma_frac**2 * sy, block=block)
+    return _ratio(*(kernels.hsic_from_sums(acc, p, q, debiased) for p, q in (("k", "l"), ("k", "k"), ("l", "l"))))
+
+
+def _as_t(x) -> torch.Tensor:
+    return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+
+
+def _check_rbf_variance(x: torch.Tensor, emb) -> None:
+    require_variance(float((x - x.mean(0)).abs().max()) if x.shape[0] else 0.0, emb, "CKA")
+
+
+# --------------------------------------------------------------------------- resampling
+def _generic_bootstrap(metric, x, y, n_resamples, seed, level, value) -> Estimate:
+    reps = []
+    for idx in stats.resample_indices(x.shape[0], n_resamples, seed):
+        t = torch.as_tensor(idx, device=x.device)
+        reps.append(metric(x[t], y[t]))
+    return stats.make_estimate(value, reps, level, f"{stats.ROW_SCHEME}, paired (recomputed)")
+
+
+def _permutation(kernel, debiased, metric, x, y, value, permutations, seed):
+    if kernel == "linear":
+        # Shuffling B leaves both self-HSICs and the means unchanged: only the cross term moves.
+        xc, yc = _f64(x), _f64(y)
+        xc, yc = xc - xc.mean(0), yc - yc.mean(0)
+        n = xc.shape[0]
+        hx = float(((xc.T @ xc) ** 2).sum())
+        hy = float(((yc.T @ yc) ** 2).sum())
+        ax, ay = (xc * xc).sum(1), (yc * yc).sum(1)
+        if debiased:
+            hx = hx - n / (n - 2.0) * float(ax @ ax) + float(ax.sum()) ** 2 / ((n - 1.0) * (n - 2.0))
+            hy = hy - n / (n - 2.0) * float(ay @ ay) + float(ay.sum()) ** 2 / ((n - 1.0) * (n - 2.0))
+
+        def shuffled(perm):
+            p = torch.as_tensor(perm)
+            hxy = float(((xc.T @ yc[p]) ** 2).sum())
+            if debiased:
+                hxy = hxy - n / (n - 2.0) * float(ax @ ay[p]) + float(ax.sum() * ay.sum()) / ((n - 1.0) * (n - 2.0))
+            return _ratio(hxy, hx, hy)
+    else:
+        def shuffled(perm):
+            return metric(x, y[torch.as_tensor(perm, device=y.device)])
+    return stats.permutation_test(shuffled, x.shape[0], observed=value, n_permutations=permutations, seed=seed)
+
+
+__all__ = ["cka", "cka_matrix", "CKAResult", "CKAMatrix", "linear_cka", "rbf_cka", "linear_cka_bootstrap"]

@@ -1,0 +1,171 @@
+"""The spectrum of an embedding set: effective rank, participation ratio, anisotropy, hubness.
+
+Covariance and centroid statistics are streamed (float64 moments, O(d²) memory); the
+hubness statistics need the k-NN graph, computed in chunks by :mod:`latentlab.knn`.
+
+Directions: ``effective_rank`` and ``participation_ratio`` count effective dimensions
+(higher = variance spread over more directions); ``anisotropy`` is the mean pairwise
+cosine (0 = isotropic, 1 = all rows point the same way); ``hubness_skew`` and ``hubs`` grow
+with hubness (0 / none = no hubs).
+
+References
+----------
+Roy & Vetterli, "The effective rank: a measure of effective dimensionality", EUSIPCO 2007.
+Gao, Trautmann, Yu, Santhanam, Ryu, Shenoy & Ganguli, "A theory of multineuronal
+dimensionality, dynamics and measurement", bioRxiv 2017 (participation ratio).
+Ethayarajh, "How Contextual are Contextualized Word Representations?", EMNLP 2019
+(anisotropy as the mean cosine between random pairs).
+Radovanović, Nanopoulos & Ivanović, "Hubs in space", JMLR 11, 2010 (k-occurrence skewness,
+zeros included, as in scikit-hubness; hubs: N_k > 2k).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy.stats import skew
+
+from ..compute import StreamingMoments, as_backend, l2_normalize
+from ..io import as_embeddings, require_rows
+from ..progress import progress
+from ..results import Estimate, ResultMixin
+from .. import stats
+from . import neighbors
+from .prep import check_positive, load, require_variance
+
+RTOL = 1e-12
+
+
+@dataclass(frozen=True)
+class SpectrumResult(ResultMixin):
+    """Spectral and neighbourhood statistics of one embedding set (directions: module docstring)."""
+
+    effective_rank: float | Estimate
+    participation_ratio: float | Estimate
+    explained_variance: list[float]
+    anisotropy: float | Estimate
+    hubness_skew: float | Estimate | None
+    hubs: int | None
+    k: int | None
+    n: int
+    dim: int
+    bootstrap: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def spectral_stats(eigvals: np.ndarray) -> dict:
+    """effective rank (exp entropy of normalised singular values) and participation ratio.
+
+    ``eigvals`` are covariance eigenvalues λ; singular values of the centred data are
+    √((n−1)λ), and the constant cancels in the normalisation p_i = σ_i / Σσ.
+    """
+    lam = np.clip(np.asarray(eigvals, dtype=np.float64), 0.0, None)
+    lam = np.where(lam > RTOL * lam.max(), lam, 0.0)
+    sv = np.sqrt(lam)
+    p = sv[sv > 0] / sv.sum()
+    return {"effective_rank": float(np.exp(-(p * np.log(p)).sum())),
+            "participation_ratio": float(lam.sum() ** 2 / (lam**2).sum())}
+
+
+def mean_pairwise_cosine(unit_sum: np.ndarray, unit_sq: float, n: int) -> float:
+    """mean_{i≠j} cos(x_i, x_j) = (‖Σ x̂_i‖² − Σ‖x̂_i‖²) / (n(n−1)), from the centroid of unit rows."""
+    return float((unit_sum @ unit_sum - unit_sq) / (n * (n - 1.0)))
+
+
+def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: int | None = None,
+             seed: int = 0, level: float = 0.95, device="auto", dtype="float32") -> SpectrumResult:
+    """Spectrum statistics of embeddings ``a`` (covariance of the centred rows).
+
+    Parameters
+    ----------
+    top : how many leading components' explained-variance ratios to list.
+    k : neighbourhood size for hubness (clamped to n − 1 with a warning).
+    hubness : compute the k-NN graph for ``hubness_skew`` and ``hubs`` (quadratic in n, chunked).
+    bootstrap : percentile-bootstrap resamples. Effective rank, participation ratio and
+        anisotropy resample stored moments (:func:`latentlab.stats.bootstrap_sums`);
+        hubness skew resamples the rows' k-occurrences with the graph fixed (a resampled
+        gallery would make copies each other's neighbours).
+    """
+    backend = as_backend(device, dtype)
+    ea = as_embeddings(a, "A")
+    require_rows(ea, 2, "spectrum")
+    top = check_positive(top, "--top", integer=True, allow_none=False)
+    bootstrap = check_positive(bootstrap, "--bootstrap", integer=True)
+    mom = StreamingMoments()
+    unit_sum = torch.zeros(ea.dim, dtype=torch.float64, device=backend.device)
+    unit_sq = 0.0
+    rows = backend.block_rows(ea.dim, copies=4)
+    for lo in progress(range(0, ea.n, rows), desc="spectrum"):
+        x = backend.tensor(ea.rows(slice(lo, lo + rows)))
+        mom.update(x)
+        u = l2_normalize(x).to(torch.float64)
+        unit_sum += u.sum(0)
+        unit_sq += float((u * u).sum())
+    cov = mom.covariance().cpu().numpy()
+    require_variance(float(np.trace(cov)), ea, "the spectrum")
+    lam = np.clip(np.linalg.eigvalsh(cov)[::-1], 0.0, None)
+    values: dict = spectral_stats(lam)
+    values["anisotropy"] = mean_pairwise_cosine(unit_sum.cpu().numpy(), unit_sq, ea.n)
+    explained = (lam[:top] / lam.sum()).tolist()
+    hub = occ = None
+    if hubness:
+        hub, occ = neighbors.hubness_stats(ea.data, k, backend)
+        values["hubness_skew"] = hub["skew"]
+    out = dict(values)
+    schemes: dict = {}
+    if bootstrap:
+        out.update(_bootstrap_moments(load(ea, backend), values, bootstrap, seed, level))
+        if occ is not None:
+            reps = [_skew(occ[idx]) for idx in stats.resample_indices(len(occ), bootstrap, seed)]
+            out["hubness_skew"] = stats.make_estimate(values["hubness_skew"], reps, level,
+                                                      "percentile bootstrap over rows' k-occurrence (k-NN graph fixed)")
+        schemes = {name: v.method for name, v in out.items() if isinstance(v, Estimate)}
+    notes = stats.outside_notes(out)
+    return SpectrumResult(
+        effective_rank=out["effective_rank"], participation_ratio=out["participation_ratio"],
+        explained_variance=explained, anisotropy=out["anisotropy"], hubness_skew=out.get("hubness_skew"),
+        hubs=hub["hubs"] if hub else None, k=hub["k"] if hub else None, n=ea.n, dim=ea.dim, bootstrap=schemes,
+        notes=notes)
+
+
+def _skew(v: np.ndarray) -> float:
+    v = v.astype(np.float64)
+    return float(skew(v)) if v.std() > 0 else 0.0
+
+
+def _bootstrap_moments(x: torch.Tensor, full: dict, n_resamples: int, seed: int, level: float) -> dict:
+    x = x.to(torch.float64)
+    n, d = x.shape
+    groups = stats.group_count(n, 8 * (d * d + 2 * d + 2))
+    label = torch.as_tensor(stats.group_labels(n, groups, seed))
+    xc = x - x.mean(0)  # centre first so S₂ − S₁S₁ᵀ/N does not cancel in the replicates
+    u = l2_normalize(x)
+    sums = {"n": torch.zeros(groups, dtype=torch.float64), "s1": torch.zeros(groups, d, dtype=torch.float64),
+            "su": torch.zeros(groups, d, dtype=torch.float64), "suu": torch.zeros(groups, dtype=torch.float64)}
+    sums["n"].index_add_(0, label, torch.ones(n, dtype=torch.float64))
+    sums["s1"].index_add_(0, label, xc)
+    sums["su"].index_add_(0, label, u)
+    sums["suu"].index_add_(0, label, (u * u).sum(1))
+    s2 = torch.zeros(groups, d, d, dtype=torch.float64)
+    for g in range(groups):
+        xg = xc[label == g]
+        s2[g] = xg.T @ xg
+    sums["s2"] = s2
+
+    def statistic(s: dict) -> dict:
+        nn = float(s["n"])
+        cov = (s["s2"] - np.outer(s["s1"], s["s1"]) / nn) / (nn - 1.0)
+        out = spectral_stats(np.linalg.eigvalsh(cov))
+        # pairs of two copies of one row (cos = 1) are excluded, as in the full-data statistic
+        pairs = nn * nn - float(s["n^2"])
+        out["anisotropy"] = float((s["su"] @ s["su"] - float(s["suu^2"])) / pairs)
+        return out
+
+    wanted = {k: full[k] for k in ("effective_rank", "participation_ratio", "anisotropy")}
+    return stats.bootstrap_sums({k: v.numpy() for k, v in sums.items()}, statistic,
+                                n_resamples=n_resamples, seed=seed, level=level, value=wanted,
+                                squared=("n", "suu"))
+
+
+__all__ = ["spectrum", "SpectrumResult", "spectral_stats", "mean_pairwise_cosine"]

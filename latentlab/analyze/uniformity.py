@@ -1,0 +1,241 @@
+"""Uniformity and alignment of L2-normalised embeddings (Wang & Isola, ICML 2020).
+
+``uniformity`` = log mean over distinct pairs i < j of exp(−t‖x_i − x_j‖²): lower is more
+uniform (the minimum on the sphere is approached by spread-out points; 0 means all rows
+coincide). It is computed exactly in row blocks with a streaming log-sum-exp, so only one
+block × block tile of the n × n matrix exists at a time. ``alignment`` = mean ‖a_i − b_i‖^α
+over matched pairs: a distance, lower is better aligned.
+
+References
+----------
+Wang & Isola, "Understanding Contrastive Representation Learning through Alignment and
+Uniformity on the Hypersphere", ICML 2020 (their ``uniform_loss`` uses ``torch.pdist``,
+i.e. the pairs i < j, and ``align_loss`` the mean of ‖a_i − b_i‖^α).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..compute import Backend, as_backend, l2_normalize
+from ..errors import InputError
+from ..io import Embeddings, as_embeddings, require_paired, require_rows
+from ..progress import progress
+from ..results import Estimate, ResultMixin
+from .. import stats
+from .prep import DISTANCE, check_positive
+
+#: Normalised rows up to this many bytes are kept in memory between row blocks.
+CACHE_BYTES = 512 * 2**20
+TILE = 4096
+
+
+@dataclass(frozen=True)
+class UniformityResult(ResultMixin):
+    """Uniformity (lower = more uniform) and, for paired inputs, alignment (lower = closer)."""
+
+    uniformity: float | Estimate
+    uniformity_b: float | Estimate | None
+    alignment: float | Estimate | None
+    t: float
+    alpha: float | None
+    n: int
+    pairs: int
+    exact: bool
+    bootstrap: str | None = None
+    kind: str = "uniformity: log-mean Gaussian potential, lower = more uniform; alignment: " + DISTANCE
+    notes: list[str] = field(default_factory=list)
+
+
+def uniformity(a, b=None, *, t: float = 2.0, alpha: float = 2.0, sample: int | None = None,
+               bootstrap: int | None = None, seed: int = 0, level: float = 0.95,
+               device="auto", dtype="float32", tile: int = TILE) -> UniformityResult:
+    """Uniformity of ``a`` (and ``b``), and the alignment of paired rows when ``b`` is given.
+
+    Parameters
+    ----------
+    t : temperature of the Gaussian potential (Wang & Isola use t = 2).
+    alpha : exponent of the alignment distance (α = 2 in the paper).
+    sample : estimate uniformity on this many random distinct pairs instead of all n(n−1)/2
+        (seeded); the result says so (``exact`` is False).
+    bootstrap : percentile-bootstrap resamples. Rows are resampled (pairs of A and B
+        together); pairs formed by two copies of the same row are excluded, as the statistic
+        is over distinct items. All replicates are evaluated in one extra pass over the pairs.
+    """
+    t = check_positive(t, "--t", allow_none=False)
+    alpha = check_positive(alpha, "--alpha", allow_none=False)
+    bootstrap = check_positive(bootstrap, "--bootstrap", integer=True)
+    sample = check_positive(sample, "--sample", integer=True)
+    backend = as_backend(device, dtype)
+    ea = as_embeddings(a, "A")
+    require_rows(ea, 2, "uniformity")
+    eb = None
+    if b is not None:
+        eb = as_embeddings(b, "B")
+        require_paired(ea, eb, "alignment")
+        if ea.dim != eb.dim:
+            raise InputError(f"alignment needs equal dimensions: {ea.name} has {ea.dim} but {eb.name} has {eb.dim}")
+    n = ea.n
+    total_pairs = n * (n - 1) // 2
+    exact = sample is None or sample >= total_pairs
+    notes: list[str] = []
+    pairs = None
+    if not exact:
+        rng = np.random.default_rng(seed)
+        i = rng.integers(0, n, size=sample)
+        j = (i + rng.integers(1, n, size=sample)) % n  # uniform over j ≠ i
+        pairs = (np.minimum(i, j), np.maximum(i, j))
+        notes.append(f"uniformity estimated on {sample} random pairs (seeded), not all {total_pairs}")
+    counts = None
+    if bootstrap:
+        counts = lambda: (np.bincount(idx, minlength=n) for idx in stats.resample_indices(n, bootstrap, seed))  # noqa: E731
+
+    def one(emb: Embeddings):
+        src = _Normalised(emb, backend)
+        if exact:
+            value, peak = log_mean_exp_pairs(src, t, tile=tile)
+            if counts is None:
+                return value
+            reps = _weighted_pairs_replicates(src, t, peak, counts(), tile=tile)
+        else:
+            e = _sampled_potentials(src, pairs, t)
+            value = _log_mean(e)
+            if counts is None:
+                return value
+            reps = [_log_mean(e, c[pairs[0]] * c[pairs[1]]) for c in counts()]
+        scheme = f"{stats.ROW_SCHEME}, pairs of copies of one row excluded"
+        return stats.make_estimate(value, reps, level, scheme)
+
+    uni = one(ea)
+    uni_b = one(eb) if eb is not None else None
+    align = _alignment(ea, eb, alpha, backend, counts, level) if eb is not None else None
+    return UniformityResult(uniformity=uni, uniformity_b=uni_b, alignment=align, t=t,
+                            alpha=alpha if eb is not None else None, n=n,
+                            pairs=total_pairs if exact else int(sample), exact=exact,
+                            bootstrap=uni.method if isinstance(uni, Estimate) else None, notes=notes)
+
+
+class _Normalised:
+    """L2-normalised rows of an input, in memory when small, else re-read per block."""
+
+    def __init__(self, emb: Embeddings, backend: Backend):
+        self.emb, self.backend, self.n = emb, backend, emb.n
+        itemsize = torch.finfo(backend.dtype).bits // 8
+        self.cache = None
+        if emb.n * emb.dim * itemsize <= CACHE_BYTES:
+            self.cache = self._read(0, emb.n)
+
+    def _read(self, lo: int, hi: int) -> torch.Tensor:
+        x = self.backend.tensor(self.emb.rows(slice(lo, hi)))
+        norms = x.norm(dim=1)
+        if not bool((norms > 0).all()):
+            row = lo + int(torch.nonzero(norms <= 0)[0])
+            raise InputError(f"{self.emb.name}: row {row} is all zeros and cannot be L2-normalised")
+        return x / norms[:, None]
+
+    def rows(self, lo: int, hi: int) -> torch.Tensor:
+        return self.cache[lo:hi] if self.cache is not None else self._read(lo, hi)
+
+    def take(self, idx: np.ndarray) -> torch.Tensor:
+        if self.cache is not None:
+            return self.cache[torch.as_tensor(idx, device=self.cache.device)]
+        return l2_normalize(self.backend.tensor(self.emb.rows(idx)))
+
+
+def _tiles(n: int, tile: int):
+    for lo in range(0, n, tile):
+        for lo2 in range(lo, n, tile):
+            yield lo, min(lo + tile, n), lo2, min(lo2 + tile, n)
+
+
+def _logits(src: _Normalised, lo, hi, lo2, hi2, t: float, xi=None) -> torch.Tensor:
+    """−t‖x_i − x_j‖² = 2t(cos − 1) for unit rows; on a diagonal tile pairs j ≤ i are −inf."""
+    xi = src.rows(lo, hi) if xi is None else xi
+    s = xi @ src.rows(lo2, hi2).T
+    s.sub_(1.0).mul_(2.0 * t).clamp_max_(0.0)
+    if lo == lo2:
+        s.masked_fill_(torch.ones_like(s, dtype=torch.bool).tril_(), -math.inf)
+    return s
+
+
+def log_mean_exp_pairs(src: _Normalised, t: float, tile: int = TILE) -> tuple[float, float]:
+    """log mean_{i<j} exp(−t‖x_i − x_j‖²) by a streaming log-sum-exp; returns (value, max logit)."""
+    n = src.n
+    run_max, run_sum = -math.inf, 0.0
+    for lo, hi, lo2, hi2 in progress(list(_tiles(n, tile)), desc="uniformity"):
+        s = _logits(src, lo, hi, lo2, hi2, t)
+        bmax = float(s.max())
+        if bmax == -math.inf:  # a 1-row diagonal tile has no pair
+            continue
+        bsum = float(s.sub_(bmax).exp_().sum(dtype=torch.float64))
+        new = max(run_max, bmax)
+        run_sum = run_sum * math.exp(run_max - new) + bsum * math.exp(bmax - new)
+        run_max = new
+    pairs = n * (n - 1) / 2
+    return run_max + math.log(run_sum) - math.log(pairs), run_max
+
+
+def _weighted_pairs_replicates(src: _Normalised, t: float, peak: float, count_iter, tile: int = TILE,
+                               chunk_bytes: int = 64 * 2**20) -> list[float]:
+    """All bootstrap replicates log(Σ_{i<j} c_i c_j e_ij / Σ_{i<j} c_i c_j) in passes over the tiles.
+
+    ``e_ij`` is taken relative to the largest logit (``peak``) in float64, so it cannot
+    underflow for any sensible t; replicates are processed in chunks of count vectors.
+    """
+    n = src.n
+    reps: list[float] = []
+    per = max(1, int(chunk_bytes // (8 * n)))
+    counts = list(count_iter)
+    device = src.rows(0, 1).device
+    for c0 in range(0, len(counts), per):
+        c = torch.as_tensor(np.stack(counts[c0 : c0 + per]), dtype=torch.float64, device=device)
+        num = torch.zeros(c.shape[0], dtype=torch.float64, device=device)
+        for lo, hi, lo2, hi2 in _tiles(n, tile):
+            e = _logits(src, lo, hi, lo2, hi2, t).to(torch.float64).sub_(peak).exp_()
+            num += ((c[:, lo:hi] @ e) * c[:, lo2:hi2]).sum(1)
+        den = (c.sum(1) ** 2 - (c * c).sum(1)) / 2.0
+        reps.extend((torch.log(num / den) + peak).tolist())
+    return reps
+
+
+def _sampled_potentials(src: _Normalised, pairs, t: float) -> np.ndarray:
+    i, j = pairs
+    out = np.empty(len(i), dtype=np.float64)
+    step = 65536
+    for lo in range(0, len(i), step):
+        xi, xj = src.take(i[lo : lo + step]), src.take(j[lo : lo + step])
+        d2 = ((xi - xj) ** 2).sum(1)
+        out[lo : lo + step] = (-t * d2).to(torch.float64).cpu().numpy()
+    return out
+
+
+def _log_mean(logits: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """log(Σ w e^l / Σ w), stably."""
+    w = np.ones_like(logits) if weights is None else np.asarray(weights, dtype=np.float64)
+    keep = w > 0
+    if not keep.any():
+        return float("nan")
+    l, w = logits[keep], w[keep]
+    m = l.max()
+    return float(m + np.log(np.sum(w * np.exp(l - m))) - np.log(w.sum()))
+
+
+def _alignment(ea, eb, alpha: float, backend: Backend, counts, level: float):
+    """mean_i ‖â_i − b̂_i‖^α over matched rows (streamed); bootstrap by resampling rows."""
+    rows = backend.block_rows(ea.dim, copies=4)
+    per_row = np.empty(ea.n, dtype=np.float64)
+    for lo in range(0, ea.n, rows):
+        xa = l2_normalize(backend.tensor(ea.rows(slice(lo, lo + rows))))
+        xb = l2_normalize(backend.tensor(eb.rows(slice(lo, lo + rows))))
+        per_row[lo : lo + xa.shape[0]] = (xa - xb).norm(dim=1).pow(alpha).to(torch.float64).cpu().numpy()
+    value = float(per_row.mean())
+    if counts is None:
+        return value
+    reps = [float(c @ per_row / c.sum()) for c in counts()]
+    return stats.make_estimate(value, reps, level, f"{stats.ROW_SCHEME}, paired")
+
+
+__all__ = ["uniformity", "UniformityResult", "log_mean_exp_pairs"]

@@ -1,0 +1,105 @@
+import json
+import re
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def files(tmp_path):
+    np.random.seed(1337)
+    x = np.random.randn(100, 10)
+    y = np.random.randn(100, 10) + x
+    paths = {"x": tmp_path / "x.npy", "y": tmp_path / "y.npy", "z": tmp_path / "z.npy",
+             "const": tmp_path / "const.npy", "nan": tmp_path / "nan.npy", "short": tmp_path / "short.npy"}
+    np.save(paths["x"], x), np.save(paths["y"], y), np.save(paths["z"], x + 0.1 * y)
+    np.save(paths["const"], np.ones((100, 10))), np.save(paths["short"], x[:50])
+    bad = y.copy()
+    bad[7, 1] = np.nan
+    np.save(paths["nan"], bad)
+    return paths
+
+
+def test_cka_json_and_values(cli, files):
+    out = cli.json("cka", files["x"], files["y"], "--dtype", "float64")
+    assert out["cka"] == pytest.approx(0.5576132566, abs=1e-8) and out["kernel"] == "linear"
+    out = cli.json("cka", files["x"], files["y"], "--kernel", "rbf", "--sigma-frac", "0.5", "--dtype", "float64")
+    assert out["cka"] == pytest.approx(0.6548311823, abs=1e-8)
+    out = cli.json("cka", files["x"], files["y"], "--debiased", "--dtype", "float64")
+    assert out["cka"] == pytest.approx(0.5134564895, abs=1e-8)
+
+
+def test_cka_bootstrap_and_permutations(cli, files):
+    out = cli.json("cka", files["x"], files["y"], "--bootstrap", "50", "--permutations", "49", "--seed", "3")
+    assert set(out["cka"]) == {"value", "ci_low", "ci_high"}
+    assert out["p_value"] == pytest.approx(0.02) and "bootstrap" in out["bootstrap"]
+    text = cli("cka", files["x"], files["y"], "--bootstrap", "50").stdout
+    assert re.search(r"cka\s+0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]", text)
+    assert "intervals: percentile bootstrap over rows (resampled moments)" in text
+
+
+def test_cka_matrix(cli, files):
+    out = cli.json("cka-matrix", files["x"], files["y"], files["z"], "--dtype", "float64")
+    assert out["labels"] == ["x.npy", "y.npy", "z.npy"]
+    assert out["matrix"][0][1] == pytest.approx(0.5576132566, abs=1e-8)
+    assert "CKA matrix" in cli("cka-matrix", files["x"], files["y"]).stdout
+
+
+def test_uniformity(cli, files):
+    out = cli.json("uniformity", files["x"], files["y"], "--bootstrap", "20")
+    assert {"uniformity", "uniformity_b", "alignment"} <= set(out) and out["exact"]
+    assert set(out["alignment"]) == {"value", "ci_low", "ci_high"}
+    out = cli.json("uniformity", files["x"], "--sample", "500")
+    assert not out["exact"] and out["pairs"] == 500 and out["alignment"] is None
+    assert "estimated on 500 pairs" in cli("uniformity", files["x"], "--sample", "500").stdout
+
+
+def test_overlap_and_spectrum(cli, files):
+    out = cli.json("overlap", files["x"], files["z"], "--rank", "3", "--permutations", "19", "--k", "5")
+    for key in ("principal_angles", "overlap", "grassmann_distance", "svcca", "pwcca", "procrustes_distance", "mutual_knn"):
+        assert out[key] is not None, key
+    assert out["principal_angles"] == sorted(out["principal_angles"])
+    assert out["p_value_svcca"] == pytest.approx(0.05) and out["p_value_mutual_knn"] == pytest.approx(0.05)
+    out = cli.json("spectrum", files["x"], "--bootstrap", "20")
+    for key in ("effective_rank", "participation_ratio", "explained_variance", "anisotropy", "hubness_skew", "hubs"):
+        assert key in out
+    assert set(out["effective_rank"]) == {"value", "ci_low", "ci_high"}
+    assert "effective_rank" in cli("spectrum", files["x"]).stdout
+
+
+def test_overlap_warns_when_n_below_d(cli, files, tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "w1.npy", rng.normal(size=(20, 30))), np.save(tmp_path / "w2.npy", rng.normal(size=(20, 30)))
+    res = cli("overlap", tmp_path / "w1.npy", tmp_path / "w2.npy")
+    assert res.exit_code == 0 and "warning:" in res.stderr and "n ≤ d" in res.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("cka", "{const}", "{y}"), "constant"),
+    (("cka", "{x}", "{nan}"), "row 7 contains NaN"),
+    (("cka", "{x}", "{short}"), "paired"),
+    (("cka-matrix", "{x}", "{short}"), "paired"),
+    (("overlap", "{const}", "{y}"), "constant"),
+    (("spectrum", "{const}"), "constant"),
+    (("uniformity", "{x}", "{short}"), "paired"),
+    (("uniformity", "{nan}"), "NaN"),
+    (("cka", "{x}", "{y}", "--kernel", "rbf", "--max-n", "10"), "--max-n"),
+    (("cka", "{x}", "{y}", "--sample", "10"), "RBF kernel only"),
+    (("overlap", "{x}", "{y}", "--variance", "2"), "--variance"),
+])
+def test_bad_inputs_exit_2(cli, files, args, message):
+    res = cli(*[a.format(**files) for a in args], ok=False)
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.startswith("error:") and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["uniformity", "cka", "cka-matrix", "overlap", "spectrum"])
+def test_help_has_example(cli, command):
+    text = cli(command, "--help").stdout
+    assert "Example:" in text and "--json" in text
+
+
+def test_clip_overlap(cli, mtg_dir):
+    path = mtg_dir / "features_clip.npy"
+    out = cli.json("cka", f"{path}::0", f"{path}::1")
+    assert 0.5 < out["cka"] < 0.8
