@@ -1,0 +1,113 @@
+"""evaluate(): directions, truth inversion, fixes wired to the right banks, sweeps, bad input."""
+import numpy as np
+import pytest
+
+from latentlab.errors import InputError
+from latentlab.retrieval import evaluate, invgc, rank_metrics
+from latentlab.retrieval.evaluate import reverse_truth
+from latentlab.retrieval.sweep import expand_grid, parse_sweep
+
+
+def l2n(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(160, 16))
+    img = z + 0.8 * rng.normal(size=z.shape) + 1.5
+    txt = z + 0.8 * rng.normal(size=z.shape) - 1.0
+    return img[:100], txt[:100], img[100:], txt[100:]
+
+
+def test_baseline_matches_dense_metrics(pairs):
+    q, g, _, _ = pairs
+    res = evaluate(q, g, both=True, dtype="float64")
+    s = l2n(q) @ l2n(g).T
+    for got, ref in ((res.baseline, rank_metrics(s)), (res.reverse.baseline, rank_metrics(s.T))):
+        assert (got.r_at_1, got.r_at_5, got.mean_rank, got.mrr) == pytest.approx((ref.r_at_1, ref.r_at_5, ref.mean_rank, ref.mrr))
+    d = res.to_dict()
+    assert d["r_at_1"] == res.baseline.r_at_1 and d["reverse"]["direction"] == "G→Q" and "similarity" in d
+
+
+def test_fixed_invgc_uses_swapped_banks_in_reverse(pairs):
+    q, g, tq, tg = pairs
+    res = evaluate(q, g, fix="invgc", both=True, bank_gallery=tg, bank_queries=tq, r_gallery=0.3, r_query=0.2,
+                   dtype="float64")
+    fwd = invgc(g, bank_gallery=tg, bank_queries=tq, r_gallery=0.3, r_query=0.2, dtype="float64")
+    rev = invgc(q, bank_gallery=tq, bank_queries=tg, r_gallery=0.3, r_query=0.2, dtype="float64")
+    assert res.fixed.mrr == pytest.approx(rank_metrics(l2n(q) @ fwd.T).mrr)
+    assert res.reverse.fixed.mrr == pytest.approx(rank_metrics(l2n(g) @ rev.T).mrr)
+    d = res.to_dict()
+    assert set(d["baseline"]) == set(d["fixed"]) and d["change"]["r_at_1"] == pytest.approx(
+        res.fixed.r_at_1 - res.baseline.r_at_1)
+
+
+def test_reverse_truth_several_relevant():
+    keep, rt = reverse_truth(np.array([[0, 1], [1, 1], [3, 0]]), 5)
+    assert keep.tolist() == [0, 1, 3]
+    assert [set(r) for r in rt] == [{0, 2}, {0, 1}, {2}]
+
+
+def test_two_d_truth_and_both(pairs):
+    q, g, _, _ = pairs
+    truth = np.stack([np.arange(100), (np.arange(100) + 1) % 100], 1)
+    res = evaluate(q, g, truth=truth, both=True, dtype="float64")
+    s = l2n(q) @ l2n(g).T
+    assert res.baseline.mrr == pytest.approx(rank_metrics(s, truth).mrr)
+    rev_truth = np.stack([np.arange(100), (np.arange(100) - 1) % 100], 1)
+    assert res.reverse.baseline.mrr == pytest.approx(rank_metrics(s.T, rev_truth).mrr)
+
+
+def test_sweep_marks_best(pairs):
+    q, g, tq, tg = pairs
+    res = evaluate(q, g, fix="localadj", bank_gallery=tg, sweep={"r": [0.0, 0.2, 0.5]}, pool_rate=0.1)
+    rows = res.forward.sweep
+    assert [r["params"]["r_gallery"] for r in rows] == [0.0, 0.2, 0.5]
+    best = max(range(3), key=lambda i: (rows[i]["r_at_1"], rows[i]["mrr"], -i))
+    assert res.forward.best == best and res.fixed.r_at_1 == rows[best]["r_at_1"]
+    assert rows[0]["r_at_1"] == res.baseline.r_at_1  # r = 0 changes nothing
+
+
+def test_parse_sweep():
+    assert parse_sweep("r=0:1:0.25") == ("r", [0.0, 0.25, 0.5, 0.75, 1.0])
+    assert parse_sweep("beta=10,20") == ("beta", [10.0, 20.0])
+    assert expand_grid({"r": [1.0], "pool_rate": [0.1, 0.2]}) == [
+        {"r_gallery": 1.0, "r_query": 1.0, "pool_rate": 0.1}, {"r_gallery": 1.0, "r_query": 1.0, "pool_rate": 0.2}]
+    for bad in ("r", "r=1:0:0.1", "x=0:1:0.5", "r=a,b"):
+        with pytest.raises(InputError):
+            parse_sweep(bad)
+
+
+def test_inputs_unchanged(pairs):
+    arrays = [a.astype(np.float32) for a in pairs]
+    before = [a.copy() for a in arrays]
+    q, g, tq, tg = arrays
+    for fix in ("invgc", "localadj", "csls", "qbnorm", "dbnorm"):
+        evaluate(q, g, fix=fix, both=True, bank_gallery=tg, bank_queries=tq)
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, before))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(fix="qbnorm"), "bank"),
+    (dict(fix="invgc"), "bank"),
+    (dict(fix="csls", beta=3.0), "does not apply"),
+    (dict(fix="localadj", pool_rate=0.0, bank_gallery="tg"), "pool_rate"),
+    (dict(fix="localadj", pool_rate=1.01, bank_gallery="tg"), "pool_rate"),
+    (dict(fix="csls", k=0), "k must"),
+    (dict(truth=np.arange(100) + 1), "outside"),
+    (dict(fix="invgc", bank_gallery="bad"), "dimensions"),
+])
+def test_bad_input(pairs, kwargs, match):
+    q, g, tq, tg = pairs
+    subst = {"tg": tg, "bad": tg[:, :4]}
+    kwargs = {k: subst.get(v, v) if isinstance(v, str) else v for k, v in kwargs.items()}
+    with pytest.raises(InputError, match=match):
+        evaluate(q, g, **kwargs)
+
+
+def test_dims_differ(pairs):
+    q, g, _, _ = pairs
+    with pytest.raises(InputError, match="dimensions"):
+        evaluate(q, g[:, :8])
