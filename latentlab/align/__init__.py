@@ -1,1 +1,71 @@
-"""Stitching maps between embedding spaces (fit / transform / save / load)."""
+"""Stitching maps between embedding spaces: fit on anchor pairs, transform, save, load, evaluate.
+
+::
+
+    from latentlab.align import fit_aligner, load_aligner, evaluate_aligner
+    al = fit_aligner("procrustes", "clip.npy::0", "clip.npy::1", n_anchors=300)
+    al.save("map.safetensors")
+    res = evaluate_aligner(load_aligner("map.safetensors"), "clip.npy::0", "clip.npy::1")
+
+Methods (``METHODS``): relative, lstsq, ridge, affine, procrustes, lst, lowrank, cca, ot.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..io import as_embeddings, require_paired
+from . import cca, linear, lowrank, lst, ot, procrustes, relative  # noqa: F401  (register methods)
+from .anchors import STRATEGIES, check_anchor_indices, select_anchors
+from .base import METHODS, Aligner, RowSubset, load_aligner
+from .evaluate import EvalResult, evaluate_aligner
+from .matching import MatchResult, match
+from ..errors import InputError
+
+
+def make_aligner(method: str, **params) -> Aligner:
+    """An unfitted aligner of ``method`` (InputError for unknown methods/options)."""
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    return METHODS[method](**params)
+
+
+def fit_aligner(method: str, X, Y, *, anchors=None, n_anchors: int | None = None,
+                anchor_strategy: str = "random", labels=None, seed: int = 0, device="auto",
+                **params) -> Aligner:
+    """Fit ``method`` from source ``X`` to target ``Y`` (paths, arrays or Embeddings).
+
+    Parameters
+    ----------
+    anchors : row indices (present in both) used as anchor pairs; for ``ot`` seed pairs.
+    n_anchors : choose this many anchors with ``anchor_strategy`` (random, kmeans, fps,
+        stratified — the latter needs ``labels``), seeded by ``seed``.
+        Neither given: every row is an anchor (``ot``: no seed pairs).
+    params : the method's options (``alpha``, ``rank``, ``components``, ``reg``, ``scale``,
+        ``solver``, ``iters``, ``gw_rows``) and preprocessing (``l2``, ``center``, ``standardize``).
+
+    The artifact records the anchor indices; the other rows are what ``evaluate`` holds out.
+    """
+    aligner = make_aligner(method, device=device, **params)
+    if method == "ot":
+        aligner.params["seed"] = seed
+    ex, ey = as_embeddings(X, "source"), as_embeddings(Y, "target")
+    if anchors is not None and n_anchors is not None:
+        raise InputError("give either --anchors or --n-anchors, not both")
+    idx = None
+    if anchors is not None:
+        idx = check_anchor_indices(anchors, ex.n, ey.n)
+    elif n_anchors is not None:
+        require_paired(ex, ey, f"{method} with --n-anchors (anchors are row pairs)")
+        idx = select_anchors(ex.data, int(n_anchors), anchor_strategy, labels=labels, seed=seed)
+    if not aligner.paired:
+        return aligner.fit(ex, ey, anchor_indices=idx)
+    require_paired(ex, ey, f"{method} (anchor pairs: row i of the source matches row i of the target)")
+    if idx is None:
+        return aligner.fit(ex, ey, n_rows=ex.n)
+    sx = as_embeddings(RowSubset(ex.data, idx), ex.name, check_finite=False)
+    sy = as_embeddings(RowSubset(ey.data, idx), ey.name, check_finite=False)
+    return aligner.fit(sx, sy, anchor_indices=idx, n_rows=ex.n)
+
+
+__all__ = ["fit_aligner", "load_aligner", "evaluate_aligner", "match", "make_aligner", "METHODS",
+           "Aligner", "EvalResult", "MatchResult", "select_anchors", "check_anchor_indices", "STRATEGIES"]
