@@ -3,7 +3,7 @@
 scikit-learn ships 1,797 real 8×8 scans of handwritten digits (UCI "Optical Recognition of
 Handwritten Digits"). Each scan gets a caption written from what is in it — the digit's
 name and how it was drawn (ink amount, slant, width, measured on the pixels) — e.g.
-"a bold seven leaning right, drawn narrow". An image tower (MLP on pixels) and a text tower
+"a bold seven leaning right, drawn narrow and tall, sitting high". An image tower (MLP on pixels) and a text tower
 (mean of token embeddings + MLP) are trained for a few seconds with the symmetric InfoNCE
 loss of CLIP (Radford et al., ICML 2021) on 1,200 pairs; the held-out pairs are embedded
 with the frozen towers. Like every CLIP-style model, it shows a genuine modality gap
@@ -20,10 +20,10 @@ from torch import nn
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEMPLATES = [
-    "a {ink} {word} {slant} , drawn {width}",
-    "the digit {word} written {ink} , {slant}",
-    "a {width} handwritten {word} {slant}",
-    "{ink} ink : the number {word} , {width}",
+    "a {ink} {word} {slant} , drawn {width} and {height} , {place}",
+    "the digit {word} written {ink} , {slant} , {height} , {place}",
+    "a {width} {height} handwritten {word} {slant} {place}",
+    "{ink} ink : the number {word} , {width} , {height} , {place}",
 ]
 
 
@@ -54,8 +54,8 @@ class DigitsExample:
         return paths
 
 
-def _describe(images: np.ndarray) -> tuple[list[str], list[str], list[str]]:
-    """Ink, slant and width words from pixel statistics, split at the tertiles of the data."""
+def _describe(images: np.ndarray) -> tuple[list[str], ...]:
+    """Ink, slant, width, height and placement words from pixel statistics (data tertiles)."""
     grid_y, grid_x = np.mgrid[0:8, 0:8]
     ink = images.reshape(len(images), -1).sum(1)
     mass = images.reshape(len(images), 8, 8) + 1e-9
@@ -65,6 +65,7 @@ def _describe(images: np.ndarray) -> tuple[list[str], list[str], list[str]]:
     # a stroke leaning right has ink upper-right and lower-left: negative x·y co-moment
     slant = -(mass * dx * dy).sum((1, 2)) / total
     width = np.sqrt((mass * dx**2).sum((1, 2)) / total)
+    height = np.sqrt((mass * dy**2).sum((1, 2)) / total)
 
     def tertile(values, names):
         lo, hi = np.quantile(values, [1 / 3, 2 / 3])
@@ -72,14 +73,16 @@ def _describe(images: np.ndarray) -> tuple[list[str], list[str], list[str]]:
 
     return (tertile(ink, ["faint", "plain", "bold"]),
             tertile(slant, ["leaning left", "upright", "leaning right"]),
-            tertile(width, ["narrow", "regular", "wide"]))
+            tertile(width, ["narrow", "regular", "wide"]),
+            tertile(height, ["short", "medium", "tall"]),
+            tertile(cy, ["sitting high", "centred", "sitting low"]))
 
 
 def make_captions(images: np.ndarray, labels: np.ndarray, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
-    ink, slant, width = _describe(images)
-    return [TEMPLATES[rng.integers(len(TEMPLATES))].format(word=WORDS[y], ink=i, slant=s, width=w)
-            for y, i, s, w in zip(labels, ink, slant, width)]
+    ink, slant, width, height, place = _describe(images)
+    return [TEMPLATES[rng.integers(len(TEMPLATES))].format(word=WORDS[y], ink=i, slant=s, width=w, height=h, place=p)
+            for y, i, s, w, h, p in zip(labels, ink, slant, width, height, place)]
 
 
 class _Tower(nn.Module):

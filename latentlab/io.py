@@ -155,6 +155,31 @@ def validate(emb: Embeddings, *, check_finite: bool = True, block_rows: int = 65
                 raise InputError(f"{emb.name}: row {row} contains {what} (first non-finite row)")
 
 
+def read_indices(spec: str | os.PathLike, option: str = "--indices") -> np.ndarray:
+    """Integer indices from ``.npy`` (1-D or 2-D, never unpickled) or a text/CSV file.
+
+    Used for ground truth, anchor rows, labels and held-out rows; ``option`` names the
+    command-line option in error messages. Range checks belong to the caller, who knows n.
+    """
+    path = Path(spec)
+    if not path.is_file():
+        raise InputError(f"{option} {spec}: no such file")
+    try:
+        if path.suffix.lower() == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        else:
+            arr = np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=1)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{option} {spec}: cannot read indices ({_first_line(exc)})") from None
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise InputError(f"{option} {spec}: indices must be whole numbers")
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "iub":
+        raise InputError(f"{option} {spec}: indices must be integers, got dtype {arr.dtype}")
+    return arr
+
+
 def require_rows(emb: Embeddings, minimum: int, what: str) -> None:
     """Raise :class:`InputError` unless ``emb`` has at least ``minimum`` rows for ``what``."""
     if emb.n < minimum:
@@ -174,6 +199,11 @@ def require_same_dim(a: Embeddings, b: Embeddings, what: str) -> None:
         raise InputError(
             f"{what} needs equal dimensions: {a.name} has {a.dim} but {b.name} has {b.dim}"
         )
+
+
+def display_name(spec: str) -> str:
+    """How a user-given path with selectors is shown: base name plus selectors."""
+    return _display_name(spec)
 
 
 def _display_name(spec: str) -> str:
@@ -490,6 +520,7 @@ __all__ = [
     "as_embeddings",
     "write_embeddings",
     "save_array",
+    "read_indices",
     "atomic_output",
     "validate",
     "require_rows",

@@ -66,3 +66,24 @@ class ResultMixin:
 
     def to_dict(self) -> dict:
         return {f.name: to_jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+def format_value(value: Any, digits: int = 4) -> str:
+    """A value for a table cell: ``—`` for missing, 4 significant decimals for floats."""
+    if value is None:
+        return "—"
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, Estimate):
+        return format(value, f".{digits}f")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e6):
+            return f"{value:.{digits}g}"
+        return f"{value:.{digits}f}"
+    return str(value)

@@ -4,7 +4,7 @@ Each ``*_cmd`` module registers its commands on :data:`cli`; they only parse opt
 the library and render the result (a table, or one JSON object with ``--json``).
 """
 from .main import cli, main  # noqa: F401
-from . import gap_cmd, demo_cmd  # noqa: F401,E402  (registers commands)
+from . import gap_cmd, demo_cmd, plot_cmd, report_cmd  # noqa: F401,E402  (registers commands)
 from . import analyze_cmd, align_cmd, retrieval_cmd, embed_cmd  # noqa: F401,E402
 
 __all__ = ["cli", "main"]

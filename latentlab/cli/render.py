@@ -2,36 +2,16 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Iterable, Sequence
 
 import click
 
-from ..results import Estimate, to_jsonable
+from ..results import format_value as fmt, to_jsonable
 
 
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as one JSON object (NaN/Inf become null)."""
     click.echo(json.dumps(to_jsonable(obj), allow_nan=False))
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A value for a table cell: ``—`` for missing, 4 significant decimals for floats."""
-    if value is None:
-        return "—"
-    if isinstance(value, Estimate):
-        return format(value, f".{digits}f")
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e6):
-            return f"{value:.{digits}g}"
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str] | None = None) -> str:

@@ -1,13 +1,12 @@
 """``latentlab retrieval``: R@k, ranks, MRR and gallery hubness, before and after a fix."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 import numpy as np
 
 from ..errors import InputError
-from ..io import read_embeddings
+from ..io import read_embeddings, read_indices
 from ..retrieval.evaluate import FIXES, METRIC_KEYS, RetrievalResult, evaluate
 from ..retrieval.sweep import parse_sweep
 from .main import cli, common_options
@@ -27,15 +26,7 @@ READING = {
 
 def read_truth(spec: str) -> np.ndarray:
     """Gallery indices per query: .npy (1-D or 2-D), or a text/CSV file of integers."""
-    path = Path(spec)
-    if not path.is_file():
-        raise InputError(f"--truth {spec}: no such file")
-    try:
-        if path.suffix.lower() == ".npy":
-            return np.load(path, allow_pickle=False)
-        return np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=1)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"--truth {spec}: cannot read gallery indices ({' '.join(str(exc).split())})") from None
+    return read_indices(spec, "--truth")
 
 
 @cli.command("retrieval")

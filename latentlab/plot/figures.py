@@ -158,3 +158,46 @@ def draw_recall_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]
     ax.set_title(title, wrap=True)
     ax.legend(loc="lower right")
     return fig
+
+
+@styled
+def draw_intervals(items: Sequence[tuple[str, float, float | None, float | None]], *, xlabel: str,
+                   title: str, xlim: tuple[float, float] | None = (0.0, 1.0)) -> Figure:
+    """Point estimates with their confidence intervals, one row each (label, value, low, high)."""
+    fig, (ax,) = new_figure(COLUMN_IN, 0.9 + 0.3 * len(items))
+    for y, (label, value, lo, hi) in enumerate(items):
+        color = PALETTE[y % len(PALETTE)]
+        if lo is not None and hi is not None:
+            ax.plot([lo, hi], [y, y], color=color, lw=2.5, alpha=0.5, solid_capstyle="butt")
+        ax.plot([value], [y], "o", color=color, ms=4)
+        ax.text(value, y + 0.22, f"{value:.3f}", ha="center", fontsize=6)
+    ax.set_yticks(range(len(items)), [it[0] for it in items])
+    ax.set_ylim(-0.6, len(items) - 0.4)
+    if xlim:
+        ax.set_xlim(*xlim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("measure")
+    ax.set_title(title, wrap=True)
+    return fig
+
+
+@styled
+def draw_method_bars(values: Mapping[str, float], *, ylabel: str, title: str,
+                     baselines: Mapping[str, float] | None = None) -> Figure:
+    """One bar per method, with dashed lines for the baselines it must beat."""
+    fig, (ax,) = new_figure(COLUMN_IN)
+    names = list(values)
+    ax.bar(range(len(names)), [values[n] for n in names], color=PALETTE[0], width=0.6)
+    for i, n in enumerate(names):
+        ax.text(i, values[n], f"{values[n]:.2f}", ha="center", va="bottom", fontsize=6)
+    for k, (label, v) in enumerate((baselines or {}).items()):
+        if v is not None:
+            ax.axhline(v, color=PALETTE[(k + 1) % len(PALETTE)], ls="--", lw=1, label=f"{label} ({v:.2f})")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("aligner")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, wrap=True)
+    if baselines:
+        ax.legend(loc="upper right")
+    return fig

@@ -1,0 +1,125 @@
+"""``latentlab report``: every analysis of two embedding sets in one self-contained file.
+
+    rep = build_report("images.npy", "texts.npy")
+    rep.write_html("report.html"); rep.write_markdown("report.md"); rep.to_dict()
+"""
+from __future__ import annotations
+
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..errors import InputError, LatentlabWarning
+from ..io import as_embeddings, display_name
+from ..progress import progress
+from ..results import to_jsonable
+from .render import render_html, render_markdown
+from .sections import SECTIONS, Context, Section
+
+
+@dataclass
+class Report:
+    """The sections of a report, in order, with the inputs they describe."""
+
+    inputs: dict
+    sections: list[Section]
+    settings: dict
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return to_jsonable({"latentlab_version": __version__, "inputs": self.inputs, "settings": self.settings,
+                            "seconds": self.seconds, "sections": {s.key: s.to_dict() for s in self.sections},
+                            "notes": self.notes})
+
+    def html(self) -> str:
+        return render_html(self)
+
+    def markdown(self, figure_dir: Path | None = None, link_prefix: str = "") -> str:
+        return render_markdown(self, figure_dir, link_prefix)
+
+    def write_html(self, path) -> Path:
+        from ..io import atomic_output
+
+        with atomic_output(path) as tmp:
+            tmp.write_text(self.html(), encoding="utf-8")
+        return Path(path)
+
+    def write_markdown(self, path) -> Path:
+        """Markdown with its figures as PNG files in ``<stem>_files/`` beside it."""
+        from ..io import atomic_output
+
+        path = Path(path)
+        fig_dir = path.parent / f"{path.stem}_files"
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        text = self.markdown(fig_dir, f"{fig_dir.name}/")
+        with atomic_output(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        return path
+
+
+def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, paired: bool | None = None,
+                 sections: list[str] | None = None, bootstrap: int = 200, projection: str = "pca",
+                 seed: int = 0, device="auto", dtype="float32", strict: bool = False) -> Report:
+    """Run every section on ``a`` and ``b`` (paths or arrays); see :mod:`.sections`.
+
+    Parameters
+    ----------
+    paired : row i of A matches row i of B; ``None``: when the row counts agree.
+    sections : keys to run (default all): gap, similarities, uniformity, cka, overlap,
+        spectrum, retrieval, stitching.
+    projection : ``pca`` (exact, instant) or ``umap`` for the joint view.
+    strict : re-raise a section's failure instead of reporting it in that section.
+    """
+    t0 = time.perf_counter()
+    spec_a = str(a) if isinstance(a, (str, Path)) else "A.npy"
+    spec_b = str(b) if isinstance(b, (str, Path)) else "B.npy"
+    ea, eb = as_embeddings(a, "A"), as_embeddings(b, "B")
+    if paired and ea.n != eb.n:
+        raise InputError(f"--paired needs equal row counts: {ea.name} has {ea.n}, {eb.name} has {eb.n}")
+    paired = (ea.n == eb.n) if paired is None else paired
+    known = [k for k, _ in SECTIONS]
+    wanted = sections or known
+    unknown = [k for k in wanted if k not in known]
+    if unknown:
+        raise InputError(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+    ctx = Context(a=ea, b=eb, spec_a=spec_a, spec_b=spec_b,
+                  name_a=name_a or (display_name(spec_a) if isinstance(a, (str, Path)) else "A"),
+                  name_b=name_b or (display_name(spec_b) if isinstance(b, (str, Path)) else "B"),
+                  paired=paired, same_dim=ea.dim == eb.dim, seed=seed, device=device, dtype=dtype,
+                  bootstrap=bootstrap, projection=projection)
+    done: list[Section] = []
+    bar = progress([(k, f) for k, f in SECTIONS if k in wanted], desc="report", unit="section")
+    for key, func in bar:
+        bar.set_postfix_str(key)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", LatentlabWarning)
+                section = func(ctx)
+            seen = set(section.notes)
+            for w in caught:
+                text = " ".join(str(w.message).split())
+                if issubclass(w.category, LatentlabWarning) and text not in seen:
+                    seen.add(text)
+                    section.notes.append(text)
+            done.append(section)
+        except InputError as exc:
+            if strict:
+                raise
+            done.append(Section(key, key, skipped=f"not applicable: {exc}"))
+        except Exception as exc:  # one broken section must not lose the others
+            if strict:
+                raise
+            done.append(Section(key, key, skipped=f"failed: {type(exc).__name__}: {exc}",
+                                notes=[traceback.format_exc(limit=3)]))
+    inputs = {"A": {"name": ctx.name_a, "spec": spec_a, "n": ea.n, "dim": ea.dim, "provenance": ea.provenance},
+              "B": {"name": ctx.name_b, "spec": spec_b, "n": eb.n, "dim": eb.dim, "provenance": eb.provenance},
+              "paired": paired}
+    settings = {"seed": seed, "device": str(device), "dtype": dtype, "bootstrap": bootstrap, "projection": projection}
+    return Report(inputs=inputs, sections=done, settings=settings, seconds=time.perf_counter() - t0)
+
+
+__all__ = ["Report", "build_report"]
