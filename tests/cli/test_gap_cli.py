@@ -88,10 +88,3 @@ def test_real_subprocess_error_and_debug(bad_files):
 def test_usage_error_is_one_line(cli):
     res = cli("gap", ok=False)
     assert res.exit_code == 2 and res.stderr.startswith("error: Missing argument")
-
-
-def test_demo_runs_on_builtin_data(cli):
-    out = cli.json("demo")
-    assert out["centroid_distance"] == pytest.approx(0.8514, abs=2e-3)  # float16 copy of the CLIP dump
-    res = cli("demo")
-    assert "reproduce: latentlab gap" in res.stdout
