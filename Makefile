@@ -35,7 +35,7 @@ $(MPY):
 
 $(MSTAMP): pyproject.toml | $(MPY)
 	$(MPY) -m pip --disable-pip-version-check -q install $(MTORCH)
-	$(MPY) -m pip --disable-pip-version-check -q install -e ".[openclip,test]" $(MTORCH)
+	$(MPY) -m pip --disable-pip-version-check -q install -e ".[openclip]" pytest $(MTORCH)
 	touch $@
 
 # CI (CI=true, root) installs Debian's chromium for the browser test of the HTML report.
@@ -51,7 +51,7 @@ demo: $(STAMP)
 
 test: $(TSTAMP) $(MSTAMP) browser
 	$(PY) -m pytest -q
-	$(MPY) -m pytest -q tests/loaders/test_openclip.py
+	LATENTLAB_REQUIRE_MODELS=1 $(MPY) -m pytest -q tests/loaders/test_openclip.py
 
 bench: $(TSTAMP)
 	$(PY) bench/run_all.py

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ def need(module: str):
     try:
         return importlib.import_module(module)
     except Exception as exc:
+        if os.environ.get("LATENTLAB_REQUIRE_MODELS"):  # the models venv of `make test`: never skip
+            raise
         pytest.skip(f"{module} not usable here ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                     f"install latentlab[models]")
 
