@@ -123,19 +123,25 @@ class StreamingMoments:
     def update(self, *blocks: torch.Tensor) -> "StreamingMoments":
         """Add row-aligned blocks (one per stream) of equal row count.
 
-        Each block's products are formed in the block's own floating dtype (float32 GEMM is
-        about twice as fast as float64 on CPU) and accumulated in float64; the shift keeps
+        Each block's products and column sums are formed in the block's own floating dtype
+        (float32 GEMM is about twice as fast as float64 on CPU, and a float32 sum avoids a
+        float64 copy of the block) and accumulated across blocks in float64; the shift keeps
         the per-block sums small, so the rounding stays at the block dtype's precision.
+        Larger blocks mean fewer, more efficient GEMMs: callers that care about speed should
+        pass blocks of thousands of rows.
         """
-        blocks = tuple(b if b.is_floating_point() else b.to(torch.float64) for b in blocks)
+        # integers go to float64; half precision to float32 (its sums would lose the moments)
+        blocks = tuple(b.to(torch.float64) if not b.is_floating_point()
+                       else b.to(torch.float32) if b.element_size() < 4 else b for b in blocks)
         if self._shift is None:
-            self._shift = [b.to(torch.float64).mean(dim=0) for b in blocks]
+            # taken in the block dtype so that the float64 shift equals the one subtracted below
+            self._shift = [b.mean(dim=0).to(torch.float64) for b in blocks]
             self._s1 = [torch.zeros_like(s) for s in self._shift]
         elif len(blocks) != len(self._shift):
             raise ValueError("update() must receive the same number of streams every time")
         centred = [b - s.to(b.dtype) for b, s in zip(blocks, self._shift)]
         for i, c in enumerate(centred):
-            self._s1[i] += c.sum(dim=0, dtype=torch.float64)
+            self._s1[i] += c.sum(dim=0).to(torch.float64)  # pairwise sum in the block dtype
         if self.second:
             for i in range(len(centred)):
                 for j in range(i, len(centred)):

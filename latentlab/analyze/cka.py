@@ -197,7 +197,9 @@ def linear_cka(x, y, *, debiased: bool = False) -> float:
 
 def _stream(embs, backend: Backend, debiased: bool):
     width = sum(e.dim for e in embs)
-    rows = backend.block_rows(width, copies=4)
+    # Long blocks make each d × d product one efficient GEMM (a block and its centred copy
+    # are held, ~2 × block_bytes; float64 copies too when debiased).
+    rows = backend.block_rows(width, copies=1 if not debiased else 2)
     mom = StreamingMoments()
     ext = kernels.RowNormMoments() if debiased else None
     n = embs[0].n
