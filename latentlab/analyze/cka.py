@@ -121,14 +121,15 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
         value = metric(x, y)
     est, p_value, boot_scheme, perm_scheme = value, None, None, None
     if bootstrap:
-        if kernel == "linear" and not debiased:
-            est = linear_cka_bootstrap(x, y, bootstrap, seed=seed, level=level, value=value)
+        # Duplicated rows in a resample inflate CKA (fewer distinct items, as at small n), so
+        # the replicates are recentred on the estimate: the interval gives the spread.
+        if kernel == "linear":
+            est = linear_cka_bootstrap(x, y, bootstrap, debiased=debiased, seed=seed, level=level, value=value,
+                                       recenter=True)
         else:
-            est = _generic_bootstrap(metric, x, y, bootstrap, seed, level, value)
+            est = _generic_bootstrap(metric, x, y, bootstrap, seed, level, value, recenter=True)
         boot_scheme = est.method
         notes += stats.outside_notes({"cka": est})
-        if debiased:
-            notes.append("bootstrap resamples rows with replacement; duplicated rows bias the debiased estimator slightly")
     if permutations:
         perm = _permutation(kernel, debiased, metric, x, y, value, permutations, seed)
         p_value, perm_scheme = perm.p_value, perm.method
@@ -237,46 +238,88 @@ def _f64(x) -> torch.Tensor:
     return x.to(torch.float64) if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float64)
 
 
-def linear_cka_bootstrap(x, y, n_resamples: int, *, seed: int = 0, level: float = 0.95,
-                         value: float | None = None, budget: int = stats.DEFAULT_SUMS_BUDGET) -> Estimate:
-    """Bootstrap interval of linear CKA from resampled moments (:func:`latentlab.stats.bootstrap_sums`)."""
+def linear_cka_bootstrap(x, y, n_resamples: int, *, debiased: bool = False, seed: int = 0, level: float = 0.95,
+                         value: float | None = None, budget: int = stats.DEFAULT_SUMS_BUDGET,
+                         recenter: bool = False) -> Estimate:
+    """Bootstrap interval of linear CKA (biased or debiased) from resampled moments.
+
+    Every term of the feature-space CKA — and of Song et al.'s unbiased HSIC — is a function
+    of sums over rows (Σx, Σxxᵀ, Σxyᵀ, and for the debiased form Σa, Σab, Σa·y with
+    a = ‖x − s‖², s a fixed shift), so a replicate is a weighted sum of stored per-group sums
+    (:func:`latentlab.stats.bootstrap_sums`): no recomputation over rows. With one group per
+    row it equals recomputing CKA on the resampled rows exactly.
+
+    ``recenter`` shifts the replicates by their mean minus ``value`` before taking
+    percentiles (see :func:`latentlab.stats.make_estimate`).
+    """
     x, y = _f64(x), _f64(y)
     n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
-    per_group = 8 * (dx * dx + dy * dy + dx * dy + dx + dy + 1)
+    per_group = 8 * (dx * dx + dy * dy + dx * dy + dx + dy + 1) + (8 * (2 * (dx + dy) + 5) if debiased else 0)
     groups = stats.group_count(n, per_group, budget)
     label = torch.as_tensor(stats.group_labels(n, groups, seed))
     # centre on the full-data mean first so the resampled S₂ − S₁S₁ᵀ/N does not cancel
     xc, yc = x - x.mean(0), y - y.mean(0)
-    sums = {"n": torch.zeros(groups, dtype=torch.float64), "sx": torch.zeros(groups, dx, dtype=torch.float64),
-            "sy": torch.zeros(groups, dy, dtype=torch.float64)}
-    sums["n"].index_add_(0, label, torch.ones(n, dtype=torch.float64))
-    sums["sx"].index_add_(0, label, xc)
-    sums["sy"].index_add_(0, label, yc)
+    sums = _group_sums(xc, yc, label, groups, debiased)
+
+    def statistic(s: dict) -> float:
+        return _cka_from_sums(s, debiased)
+
+    if value is None:
+        value = linear_cka(x, y, debiased=debiased)
+    arrays = {k: v.numpy() for k, v in sums.items()}
+    return stats.bootstrap_sums(arrays, statistic, n_resamples=n_resamples, seed=seed, level=level, value=value,
+                                recenter=recenter)
+
+
+def _group_sums(xc: torch.Tensor, yc: torch.Tensor, label: torch.Tensor, groups: int, debiased: bool) -> dict:
+    """Per-group sums of every per-row quantity the (debiased) linear CKA is built from."""
+    n, f64 = xc.shape[0], torch.float64
+    out = {"n": torch.zeros(groups, dtype=f64).index_add_(0, label, torch.ones(n, dtype=f64)),
+           "sx": torch.zeros(groups, xc.shape[1], dtype=f64).index_add_(0, label, xc),
+           "sy": torch.zeros(groups, yc.shape[1], dtype=f64).index_add_(0, label, yc)}
+    if debiased:
+        a, b = (xc * xc).sum(1), (yc * yc).sum(1)
+        for name, v in (("sa", a), ("sb", b), ("saa", a * a), ("sbb", b * b), ("sab", a * b)):
+            out[name] = torch.zeros(groups, dtype=f64).index_add_(0, label, v)
+        for name, w, c in (("a_x", a, xc), ("a_y", a, yc), ("b_x", b, xc), ("b_y", b, yc)):
+            out[name] = torch.zeros(groups, c.shape[1], dtype=f64).index_add_(0, label, w[:, None] * c)
     if groups == n:  # one row per group: outer products, ordered by the label permutation
         order = torch.argsort(label)
         xo, yo = xc[order], yc[order]
-        sums["xx"] = torch.einsum("ni,nj->nij", xo, xo)
-        sums["yy"] = torch.einsum("ni,nj->nij", yo, yo)
-        sums["xy"] = torch.einsum("ni,nj->nij", xo, yo)
+        out["xx"], out["yy"], out["xy"] = (torch.einsum("ni,nj->nij", p, q) for p, q in ((xo, xo), (yo, yo), (xo, yo)))
     else:
-        sums["xx"], sums["yy"], sums["xy"] = (torch.zeros(groups, p, q, dtype=torch.float64)
-                                              for p, q in ((dx, dx), (dy, dy), (dx, dy)))
+        out["xx"], out["yy"], out["xy"] = (torch.zeros(groups, p, q, dtype=f64) for p, q in
+                                           ((xc.shape[1],) * 2, (yc.shape[1],) * 2, (xc.shape[1], yc.shape[1])))
         for g in range(groups):
             m = label == g
             xg, yg = xc[m], yc[m]
-            sums["xx"][g], sums["yy"][g], sums["xy"][g] = xg.T @ xg, yg.T @ yg, xg.T @ yg
+            out["xx"][g], out["yy"][g], out["xy"][g] = xg.T @ xg, yg.T @ yg, xg.T @ yg
+    return out
 
-    def statistic(s: dict) -> float:
-        nn = s["n"]
-        cxx = s["xx"] - np.outer(s["sx"], s["sx"]) / nn
-        cyy = s["yy"] - np.outer(s["sy"], s["sy"]) / nn
-        cxy = s["xy"] - np.outer(s["sx"], s["sy"]) / nn
-        return _ratio(float((cxy * cxy).sum()), float((cxx * cxx).sum()), float((cyy * cyy).sum()))
 
-    if value is None:
-        value = linear_cka(x, y)
-    arrays = {k: v.numpy() for k, v in sums.items()}
-    return stats.bootstrap_sums(arrays, statistic, n_resamples=n_resamples, seed=seed, level=level, value=value)
+def _cka_from_sums(s: dict, debiased: bool) -> float:
+    """CKA from summed moments (around a fixed shift); the debiased form per :func:`_hsic_linear`."""
+    nn = float(s["n"])
+    m = {"x": s["sx"] / nn, "y": s["sy"] / nn}
+    raw = {("x", "x"): s["xx"], ("y", "y"): s["yy"], ("x", "y"): s["xy"]}
+    cen = {k: v - np.outer(s["s" + k[0]], s["s" + k[1]]) / nn for k, v in raw.items()}
+    hsic = {k: float((c * c).sum()) for k, c in cen.items()}
+    if debiased:
+        sq = {"x": "a", "y": "b"}  # a = ‖x − s‖², b = ‖y − s‖²
+        tr = {"x": float(np.trace(cen[("x", "x")])), "y": float(np.trace(cen[("y", "y")]))}
+        for (i, j), value in list(hsic.items()):
+            rows = _centred_sqnorm_products(s, raw[(i, j)], m[i], m[j], sq[i], sq[j], i, j, nn)
+            hsic[(i, j)] = value - nn / (nn - 2.0) * rows + tr[i] * tr[j] / ((nn - 1.0) * (nn - 2.0))
+    return _ratio(hsic[("x", "y")], hsic[("x", "x")], hsic[("y", "y")])
+
+
+def _centred_sqnorm_products(s, raw_ij, mi, mj, ai, aj, i, j, nn) -> float:
+    """Σ_r ‖c_ir − m_i‖² ‖c_jr − m_j‖² from sums around the shift (c: shifted rows, m: their mean)."""
+    pi, pj = float(mi @ mi), float(mj @ mj)
+    saa = s["s" + "".join(sorted(ai + aj))] if ai != aj else s[f"s{ai}{aj}"]
+    return (float(saa) - 2 * float(mj @ s[f"{ai}_{j}"]) + pj * float(s[f"s{ai}"])
+            - 2 * float(mi @ s[f"{aj}_{i}"]) + 4 * float(mi @ raw_ij @ mj) - 2 * pj * float(mi @ s[f"s{i}"])
+            + pi * float(s[f"s{aj}"]) - 2 * pi * float(mj @ s[f"s{j}"]) + nn * pi * pj)
 
 
 # --------------------------------------------------------------------------- RBF kernel
@@ -298,12 +341,12 @@ def _check_rbf_variance(x: torch.Tensor, emb) -> None:
 
 
 # --------------------------------------------------------------------------- resampling
-def _generic_bootstrap(metric, x, y, n_resamples, seed, level, value) -> Estimate:
+def _generic_bootstrap(metric, x, y, n_resamples, seed, level, value, recenter: bool = False) -> Estimate:
     reps = []
     for idx in stats.resample_indices(x.shape[0], n_resamples, seed):
         t = torch.as_tensor(idx, device=x.device)
         reps.append(metric(x[t], y[t]))
-    return stats.make_estimate(value, reps, level, f"{stats.ROW_SCHEME}, paired (recomputed)")
+    return stats.make_estimate(value, reps, level, f"{stats.ROW_SCHEME}, paired (recomputed)", recenter=recenter)
 
 
 def _permutation(kernel, debiased, metric, x, y, value, permutations, seed):

@@ -153,3 +153,25 @@ def test_bad_inputs():
     bad[4, 2] = np.nan
     with pytest.raises(InputError, match="row 4"):
         latentlab.cka(bad, y)
+
+
+def test_debiased_moment_bootstrap_equals_recomputation_on_the_same_draws():
+    x, y = kornblith_demo()
+    fast = linear_cka_bootstrap(x, y, 40, seed=3, debiased=True)
+    slow = latentlab.stats.bootstrap(lambda a, b: linear_cka(a, b, debiased=True), x, y, n_resamples=40, seed=3)
+    assert (fast.ci_low, fast.ci_high) == pytest.approx((slow.ci_low, slow.ci_high), abs=1e-10)
+    per_group = 8 * (3 * 10 * 10 + 2 * 10 + 1) + 8 * (2 * 20 + 5)
+    grouped = linear_cka_bootstrap(x, y, 200, seed=3, debiased=True, budget=per_group * 20)
+    assert "20 random row groups" in grouped.method
+
+
+def test_recentred_interval_contains_the_estimate_where_duplicates_bias_cka():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 40))
+    y = x @ rng.normal(size=(40, 40)) + 3 * rng.normal(size=(300, 40))
+    plain = linear_cka_bootstrap(x, y, 200, seed=1)
+    value = linear_cka(x, y)
+    assert plain.ci_low > value  # resamples have fewer distinct rows: CKA drifts up
+    res = latentlab.cka(x, y, bootstrap=200, seed=1, dtype="float64")
+    assert res.cka.ci_low < res.cka.value < res.cka.ci_high and "recentred" in res.bootstrap
+    assert res.cka.ci_high - res.cka.ci_low == pytest.approx(plain.ci_high - plain.ci_low, rel=1e-9)
