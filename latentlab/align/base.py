@@ -20,7 +20,7 @@ import numpy as np
 
 from ..compute import Backend
 from ..errors import InputError, LatentlabWarning
-from ..io import Embeddings, as_embeddings, atomic_output, require_paired, require_rows
+from ..io import Embeddings, as_embeddings, atomic_output, require_paired, require_rows, validate
 from .preprocess import PairStats, Preprocess
 
 FORMAT = "latentlab-aligner"
@@ -68,7 +68,7 @@ class Aligner:
     TENSORS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, l2: bool | None = None, center: bool | None = None,
-                 standardize: bool | None = None, device="auto", **params):
+                 standardize: bool | None = None, device="auto", dtype="float32", **params):
         unknown = sorted(set(params) - set(self.PARAMS))
         if unknown:
             opts = ", ".join("--" + u.replace("_", "-") for u in unknown)
@@ -81,6 +81,7 @@ class Aligner:
                 pre[key] = bool(val)
         self.pre_flags = pre
         self.device = device
+        self.dtype = dtype
         self.fit_stats_: dict[str, Any] = {}
         self.anchor_indices_: np.ndarray | None = None
         self.n_rows_: int | None = None
@@ -110,7 +111,8 @@ class Aligner:
                           f"and the map will generalise poorly", LatentlabWarning, stacklevel=2)
         if anchor_indices is not None:
             self.anchor_indices_ = np.asarray(anchor_indices, dtype=np.int64)
-        backend = Backend.make(self.device, "float64")
+        # block products in the compute dtype (float32 unless asked), sums in float64
+        backend = Backend.make(self.device, self.dtype)
         self._fit(ex, ey, backend)
         self.n_rows_ = int(n_rows) if n_rows is not None else (ex.n if self.paired else None)
         return self
@@ -121,7 +123,14 @@ class Aligner:
         return "(centring and spread need two rows)"
 
     def _stats(self, X, Y, backend) -> PairStats:
-        return PairStats.stream(X.data, Y.data, self.pre_x_, self.pre_y_, backend)
+        """The one streamed pass over the anchors; names the first NaN/Inf row if the sums are not finite."""
+        stats = PairStats.stream(X.data, Y.data, self.pre_x_, self.pre_y_, backend)
+        if not stats.finite():
+            validate(X)
+            validate(Y)
+            raise InputError(f"{self.method}: the anchor moments overflowed in {backend.dtype} "
+                             f"(values too large); rescale the inputs or use --dtype float64")
+        return stats
 
     def _fit(self, X: Embeddings, Y: Embeddings, backend: Backend) -> None:
         raise NotImplementedError
@@ -173,6 +182,7 @@ class Aligner:
             "dims": {"source": self.dim_source_, "target": self.dim_target_, "common": self.dim_common_},
             "preprocessing": {"source": self.pre_x_.describe(), "target": self.pre_y_.describe()},
             "fit_stats": self.fit_stats_, "n_anchors": int(self.n_anchors_),
+            "compute_dtype": str(getattr(self, "dtype", "float32")),
             "n_rows": self.n_rows_,
             "anchor_indices": None if self.anchor_indices_ is None else "tensor anchor_indices",
         }
@@ -212,6 +222,7 @@ class Aligner:
         obj.n_rows_ = meta.get("n_rows")
         obj.anchor_indices_ = tensors.get("anchor_indices")
         obj.device = "auto"
+        obj.dtype = str(meta.get("compute_dtype") or "float32")
         for name in cls.TENSORS:
             if name not in tensors:
                 raise InputError(f"{cls.method} artifact lacks the tensor {name!r}")

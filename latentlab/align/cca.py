@@ -79,8 +79,8 @@ class CCA(Aligner):
         if reg > 0:
             cxx = cxx + reg * np.mean(np.diag(cxx)) * np.eye(len(cxx))
             cyy = cyy + reg * np.mean(np.diag(cyy)) * np.eye(len(cyy))
-        wx, rx = inv_sqrt_psd(cxx)
-        wy, ry = inv_sqrt_psd(cyy)
+        wx, rx = inv_sqrt_psd(cxx, stats.rtol)
+        wy, ry = inv_sqrt_psd(cyy, stats.rtol)
         if k > min(rx, ry):
             raise InputError(f"cca --components {k}: the anchors only span {min(rx, ry)} dimensions on one side "
                              f"(source rank {rx}, target rank {ry}); lower --components or add --reg")

@@ -35,7 +35,7 @@ class Lstsq(DirectAligner):
 
     def _fit(self, X, Y, backend):
         stats = self._stats(X, Y, backend)
-        self.W_, rank = psd_solve(stats.Sxx, stats.Sxy)
+        self.W_, rank = psd_solve(stats.Sxx, stats.Sxy, rtol=stats.rtol)
         self._record_fit(stats, rank=rank)
 
 
@@ -89,7 +89,7 @@ class Ridge(DirectAligner):
                      "alpha_grid": [float(g) for g in grid]}
             if best in (0, len(grid) - 1):
                 extra["note"] = "chosen alpha is at the edge of the grid"
-        self.W_, _ = psd_solve(stats.Sxx, stats.Sxy, alpha=alpha)
+        self.W_, _ = psd_solve(stats.Sxx, stats.Sxy, alpha=alpha, rtol=stats.rtol)
         self.alpha_ = alpha
         self._record_fit(stats, alpha=alpha, **extra)
 

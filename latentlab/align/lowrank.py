@@ -46,7 +46,7 @@ class LowRank(DirectAligner):
         if r > min(X.dim, Y.dim):
             raise InputError(f"lowrank --rank {r}: exceeds min(source dim, target dim) = {min(X.dim, Y.dim)}")
         stats = self._stats(X, Y, backend)
-        W, rank = psd_solve(stats.Sxx, stats.Sxy, alpha=self.params["alpha"])
+        W, rank = psd_solve(stats.Sxx, stats.Sxy, alpha=self.params["alpha"], rtol=stats.rtol)
         fitted_gram = W.T @ stats.Sxx @ W
         lam, V = np.linalg.eigh((fitted_gram + fitted_gram.T) / 2)
         Vr = V[:, np.argsort(lam)[::-1][:r]]

@@ -2,12 +2,14 @@
 
 * ``emd`` / ``sinkhorn`` with ``rotate`` (default): the inputs need not share coordinates.
   Rows are L2-normalised and centred per set, and an orthogonal map is solved jointly with
-  the matching (Wasserstein-Procrustes from a Gromov-Wasserstein start, see
-  :mod:`latentlab.align.ot`); the final plan is exact (``emd``) or entropic (``sinkhorn``).
+  the matching (Wasserstein-Procrustes from a Gromov-Wasserstein start on the ``gw_rows``
+  rows farthest from each centroid, see :mod:`latentlab.align.ot`); the final plan is exact
+  (``emd``) or entropic (``sinkhorn``).
 * ``emd`` / ``sinkhorn`` with ``rotate=False``: the inputs already share coordinates (same
   dim); the cost is the cosine distance 1 − cos(a_i, b_j) (lower = more similar).
 * ``gw``: the Gromov-Wasserstein coupling of the two sets' own (normalised squared)
-  distance matrices, coordinate-free.
+  distance matrices, coordinate-free, started from the TLB matching of sorted distance
+  profiles (cubic per iteration: meant for a few thousand rows).
 
 The assignment is ``linear_sum_assignment`` on the plan (maximising transported mass), so it
 is always a permutation — for ``emd`` it is the plan's own permutation.

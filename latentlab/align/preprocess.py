@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ..compute import Backend, l2_normalize, stream_moments
 
@@ -108,6 +109,10 @@ class PairStats:
     Sxx: np.ndarray
     Syy: np.ndarray
     Sxy: np.ndarray
+    #: relative eigenvalue cut-off for pseudo-inverses: dim × eps of the dtype the block
+    #: products were formed in (float32 products carry ~1e-7 relative noise, which must not
+    #: be inverted as if it were signal)
+    rtol: float | None = None
 
     @classmethod
     def stream(cls, X, Y, pre_x: Preprocess, pre_y: Preprocess, backend: Backend) -> "PairStats":
@@ -128,8 +133,13 @@ class PairStats:
         cxx = cxx / np.outer(sx, sx)
         cyy = cyy / np.outer(sy, sy)
         cxy = cxy / np.outer(sx, sy)
+        eps = float(torch.finfo(backend.dtype).eps)
         return cls(n=n, mean_x=m1, mean_y=m2, Sxx=cxx + n * np.outer(m1, m1),
-                   Syy=cyy + n * np.outer(m2, m2), Sxy=cxy + n * np.outer(m1, m2))
+                   Syy=cyy + n * np.outer(m2, m2), Sxy=cxy + n * np.outer(m1, m2),
+                   rtol=max(len(m1), len(m2)) * eps)
+
+    def finite(self) -> bool:
+        return all(bool(np.all(np.isfinite(a))) for a in (self.Sxx, self.Syy, self.Sxy, self.mean_x, self.mean_y))
 
     def residual(self, W: np.ndarray) -> float:
         """‖X'W − Y'‖²_F / ‖Y'‖²_F from the moments (0 = perfect fit; a distance ratio)."""

@@ -41,9 +41,7 @@ class Relative(Aligner):
 
     def _fit(self, X, Y, backend):
         # the anchor statistics and the anchors themselves: two bounded passes over K rows
-        from .preprocess import PairStats
-
-        PairStats.stream(X.data, Y.data, self.pre_x_, self.pre_y_, backend)
+        self._stats(X, Y, backend)
         ax = np.concatenate([self.pre_x_.apply(b) for _, b in iter_row_blocks(X.data, 65536)])
         ay = np.concatenate([self.pre_y_.apply(b) for _, b in iter_row_blocks(Y.data, 65536)])
         self.anchors_source_, self.anchors_target_ = _unit(ax), _unit(ay)

@@ -21,18 +21,28 @@ READING = {
 }
 
 
-def _load_npy(path: str | None, what: str):
-    if path is None:
+def _indices(spec: str | None, option: str):
+    """Row indices from .npy / .txt / .csv (io.read_indices: one-line errors); None passes through."""
+    if spec is None:
+        return None
+    from ..io import read_indices
+
+    return read_indices(spec, option)
+
+
+def _labels(spec: str | None):
+    """Labels: integer ids via read_indices, or any non-object .npy array (e.g. strings)."""
+    if spec is None:
         return None
     from pathlib import Path
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{what} {p}: no such file")
+    p = Path(spec)
+    if p.suffix.lower() != ".npy" or not p.is_file():
+        return _indices(spec, "--labels")
     try:
         return np.load(p, allow_pickle=False)
     except Exception as exc:
-        raise InputError(f"{what} {p}: not a readable .npy array ({type(exc).__name__})") from None
+        raise InputError(f"--labels {spec}: not a readable .npy array ({type(exc).__name__})") from None
 
 
 def _parse_alpha(value):
@@ -51,7 +61,7 @@ def _parse_alpha(value):
 @click.argument("src")
 @click.argument("tgt")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Artifact path (.safetensors).")
-@click.option("--anchors", type=click.Path(dir_okay=False), help="IDX.npy: row indices used as anchor pairs (ot: seed pairs).")
+@click.option("--anchors", type=click.Path(dir_okay=False), help="IDX.npy/.txt/.csv: row indices used as anchor pairs (ot: seed pairs).")
 @click.option("--n-anchors", type=int, help="Choose this many anchors with --anchor-strategy (default: every row).")
 @click.option("--anchor-strategy", type=click.Choice(["random", "kmeans", "fps", "stratified"]), default="random",
               show_default=True, help="How --n-anchors rows are chosen (on the source rows; seeded by --seed).")
@@ -64,7 +74,8 @@ def _parse_alpha(value):
 @click.option("--scale/--no-scale", default=None, help="procrustes: also fit an isotropic scale [no].")
 @click.option("--solver", type=click.Choice(["auto", "emd", "sinkhorn"]), help="ot: inner OT solver [auto].")
 @click.option("--iters", type=int, help="ot: Wasserstein-Procrustes iterations [20].")
-@click.option("--gw-rows", type=int, help="ot: rows per side for the Gromov-Wasserstein start [1000].")
+@click.option("--gw-rows", type=int,
+              help="ot: the GW start uses this many rows per side, those farthest from the centroid [1000].")
 @click.option("--l2/--no-l2", default=None, help="L2-normalise rows first (default: ot yes, others no).")
 @click.option("--center/--no-center", default=None,
               help="Subtract each side's anchor mean (default: yes except lstsq and relative).")
@@ -91,16 +102,16 @@ def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, label
     params = {"alpha": _parse_alpha(alpha), "alpha_cv": alpha_cv, "rank": rank, "components": components,
               "reg": reg, "scale": scale, "solver": solver, "iters": iters, "gw_rows": gw_rows}
     params = {k: v for k, v in params.items() if v is not None}
-    idx = _load_npy(anchors, "--anchors")
-    lab = _load_npy(labels, "--labels")
+    idx = _indices(anchors, "--anchors")
+    lab = _labels(labels)
     aligner = fit_aligner(method, src, tgt, anchors=idx, n_anchors=n_anchors, anchor_strategy=anchor_strategy,
-                          labels=lab, seed=opts.seed, device=opts.device, l2=l2, center=center,
+                          labels=lab, seed=opts.seed, device=opts.device, dtype=opts.dtype, l2=l2, center=center,
                           standardize=standardize, **params)
     aligner.save(output)
     meta = aligner.metadata()
     out = {"method": method, "output": output, "dim_source": meta["dims"]["source"],
            "dim_target": meta["dims"]["target"], "dim_common": meta["dims"]["common"],
-           "n_anchors": meta["n_anchors"], **{k: v for k, v in aligner.fit_stats_.items() if k != "alpha_grid"},
+           "n_anchors": meta["n_anchors"], "compute_dtype": meta["compute_dtype"], **{k: v for k, v in aligner.fit_stats_.items() if k != "alpha_grid"},
            "params": meta["params"], "preprocessing": {s: {k: v for k, v in p.items() if k != "order"}
                                                         for s, p in meta["preprocessing"].items()}}
     if opts.json:
@@ -166,8 +177,8 @@ def evaluate_cmd(map_path, src, tgt, rows, labels, opts):
     """
     from ..align import evaluate_aligner
 
-    res = evaluate_aligner(map_path, src, tgt, rows=_load_npy(rows, "--rows"),
-                           labels=_load_npy(labels, "--labels"), device=opts.device, dtype="float64")
+    res = evaluate_aligner(map_path, src, tgt, rows=_indices(rows, "--rows"),
+                           labels=_labels(labels), device=opts.device, dtype="float64")
     if opts.json:
         emit_json(res)
         return
@@ -194,7 +205,8 @@ def evaluate_cmd(map_path, src, tgt, rows, labels, opts):
 @click.option("--plan", "plan_path", type=click.Path(dir_okay=False), help="Write the transport plan (.npy, n × n).")
 @click.option("--truth", type=click.Path(dir_okay=False), help="IDX.npy: true partner in B of each row of A (reports accuracy).")
 @click.option("--iters", type=int, default=20, show_default=True, help="Wasserstein-Procrustes iterations (rotate).")
-@click.option("--gw-rows", type=int, default=1000, show_default=True, help="Rows per side for the GW start (rotate).")
+@click.option("--gw-rows", type=int, default=1000, show_default=True,
+              help="Rows per side (farthest from the centroid) for the GW start (rotate).")
 @common_options
 def match_cmd(a, b, method, reg, rotate, output, plan_path, truth, iters, gw_rows, opts):
     """One-to-one assignment between two unpaired sets A and B of equal size (optimal transport).
@@ -209,7 +221,7 @@ def match_cmd(a, b, method, reg, rotate, output, plan_path, truth, iters, gw_row
 
     if iters < 1 or gw_rows < 2:
         raise InputError("--iters must be ≥ 1 and --gw-rows ≥ 2")
-    res = match(a, b, method, reg=reg, rotate=rotate, truth=_load_npy(truth, "--truth"), iters=iters,
+    res = match(a, b, method, reg=reg, rotate=rotate, truth=_indices(truth, "--truth"), iters=iters,
                 gw_rows=gw_rows, seed=opts.seed, device=opts.device)
     if output:
         save_array(output, res.assignment)

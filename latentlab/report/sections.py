@@ -210,7 +210,6 @@ def spectrum_section(ctx: Context) -> Section:
 
 
 def retrieval_section(ctx: Context) -> Section:
-    from ..plot.compute import fixed_ranks
     from ..plot.figures import draw_recall_curves
     from ..retrieval.evaluate import evaluate
 
@@ -225,10 +224,9 @@ def retrieval_section(ctx: Context) -> Section:
                  "(higher = better). CSLS (Conneau et al. 2018) is a training-free hubness fix shown beside it.")
     ks = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= ctx.b.n]
     curves = {}
-    for label, q, g in ((f"{ctx.name_a}→{ctx.name_b}", ctx.a, ctx.b), (f"{ctx.name_b}→{ctx.name_a}", ctx.b, ctx.a)):
-        for fix in (None, "csls"):
-            r = fixed_ranks(q, g, fix=fix, **ctx.kw)
-            curves[f"{label}{' + CSLS' if fix else ''}"] = (ks, [float(np.mean(r < k)) for k in ks])
+    for label, d in ((f"{ctx.name_a}→{ctx.name_b}", res.forward), (f"{ctx.name_b}→{ctx.name_a}", res.reverse)):
+        for suffix, m in (("", d.baseline), (" + CSLS", d.fixed)):
+            curves[label + suffix] = (ks, [float(np.mean(m.ranks < k)) for k in ks])
     s.figures.append(draw_recall_curves(curves, f"Recall@k, {ctx.name_a} ↔ {ctx.name_b}"))
     s.commands.append(ctx.cmd("retrieval", ctx.spec_a, ctx.spec_b, "--both", "--fix", "csls"))
     s.notes = list(res.notes)

@@ -51,6 +51,11 @@ class RetrievalMetrics(ResultMixin):
     hubs: int
     n_queries: int
     n_gallery: int
+    #: 0-based rank of each query's truth (ties against); kept for curves, not serialised
+    ranks: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in super().to_dict().items() if k != "ranks"}
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ def _metrics(ranks: np.ndarray, top: np.ndarray, n_gallery: int) -> RetrievalMet
     hub = hubness(top, n_gallery)
     return RetrievalMetrics(r_at_1=m.r_at_1, r_at_5=m.r_at_5, r_at_10=m.r_at_10, median_rank=m.median_rank,
                             mean_rank=m.mean_rank, mrr=m.mrr, hubness_skew=hub["skew"], hubs=hub["hubs"],
-                            n_queries=m.n_queries, n_gallery=n_gallery)
+                            n_queries=m.n_queries, n_gallery=n_gallery, ranks=np.asarray(ranks))
 
 
 def _cosine_metrics(q, g, truth, hub_k, backend) -> RetrievalMetrics:

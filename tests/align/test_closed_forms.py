@@ -4,7 +4,14 @@ import warnings
 import numpy as np
 import pytest
 
-from latentlab.align import fit_aligner, make_aligner
+from functools import partial
+
+from latentlab.align import fit_aligner as _fit_aligner
+from latentlab.align import make_aligner
+
+# closed forms are checked to ~1e-10, so the block products are formed in float64 here;
+# the float32 default is checked against it in test_float32_default_agrees_with_float64
+fit_aligner = partial(_fit_aligner, dtype="float64")
 from latentlab.errors import LatentlabWarning
 
 
@@ -142,7 +149,7 @@ def test_ridge_loo_matches_refits():
         err = 0.0
         for i in range(len(X)):
             keep = np.arange(len(X)) != i
-            m = make_aligner("ridge", alpha=a).fit(X[keep], Y[keep])
+            m = make_aligner("ridge", alpha=a, dtype="float64").fit(X[keep], Y[keep])
             err += np.sum((m.transform(X[i : i + 1]) - Y[i]) ** 2)
         return err / len(X)
 
@@ -199,3 +206,39 @@ def test_streamed_fit_equals_in_memory(tmp_path):
     a = fit_aligner("affine", tmp_path / "x.npy", tmp_path / "y.npy")
     b = fit_aligner("affine", X.astype(np.float32), Y.astype(np.float32))
     assert np.abs(a.W_ - b.W_).max() < 1e-12
+
+
+@pytest.mark.parametrize("method, kw", [("lstsq", {}), ("ridge", {"alpha": "auto"}), ("procrustes", {}),
+                                        ("cca", {"components": 4}), ("lowrank", {"rank": 3})])
+def test_float32_default_agrees_with_float64(method, kw):
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(4000, 12)) + 3.0  # an offset mean: the shifted sums must not cancel
+    Y = X @ rng.normal(size=(12, 9)) + 0.1 * rng.normal(size=(4000, 9))
+    a = _fit_aligner(method, X, Y, **kw)  # float32 block products (default), float64 sums
+    b = _fit_aligner(method, X, Y, dtype="float64", **kw)
+    assert a.metadata()["compute_dtype"] == "float32"
+    if method == "cca":  # correlations all ≈ 1 here, so the directions are not unique: compare those
+        assert np.abs(a.correlations_ - b.correlations_).max() < 1e-5
+        return
+    ya, yb = a.transform(X[:200]), b.transform(X[:200])
+    assert np.abs(ya - yb).max() < 1e-4 * np.abs(yb).max()
+
+
+def test_lstsq_float32_min_norm_does_not_invert_round_off():
+    rng = np.random.default_rng(22)
+    X, Y = rng.normal(size=(10, 40)), rng.normal(size=(10, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LatentlabWarning)
+        al = _fit_aligner("lstsq", X, Y)  # rank 10 < 40: float32 noise eigenvalues must be cut
+    assert al.fit_stats_["rank"] == 10
+    assert np.abs(al.W_ - np.linalg.pinv(X) @ Y).max() < 1e-4
+
+
+def test_nan_anchor_named_after_the_single_pass():
+    from latentlab.errors import InputError
+
+    X = np.random.default_rng(23).normal(size=(50, 4))
+    Y = X.copy()
+    X[17, 2] = np.nan
+    with pytest.raises(InputError, match="row 17"):
+        _fit_aligner("procrustes", X, Y)

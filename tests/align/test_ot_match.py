@@ -97,3 +97,48 @@ def test_ot_semi_supervised_seed_pairs(rotated_copy):
     assert al.fit_stats_["init"] == "seed pairs"
     assert np.abs(al.W_ - R).max() < 1e-8
     assert len(al.anchor_indices_) == 40
+
+
+def test_ot_aligner_recovers_permutation_at_n2000():
+    # above gw_rows (1000): the GW start sees only the rows farthest from each centroid —
+    # chosen by a rotation-invariant rule, so both sides pick the same items (random samples
+    # would not, which is what broke the start before)
+    rng = np.random.default_rng(5)
+    n, d = 2000, 32
+    A = rng.normal(size=(n, d))
+    q, r = np.linalg.qr(rng.normal(size=(d, d)))
+    R = q * np.sign(np.diag(r))
+    perm = rng.permutation(n)
+    B = np.empty_like(A)
+    B[perm] = A @ R
+    al = fit_aligner("ot", A, B, seed=3)
+    assert "farthest" in al.fit_stats_["init"] and al.fit_stats_["converged"]
+    assert np.abs(al.W_ - R).max() < 1e-6
+    nearest = np.argmax(al.transform(A) @ al.transform_target(B).T, axis=1)
+    assert np.mean(nearest == perm) == 1.0
+    again = fit_aligner("ot", A, B, seed=3)  # deterministic
+    assert np.array_equal(again.W_, al.W_)
+
+
+def test_match_sinkhorn_rotated_copy_above_gw_rows():
+    rng = np.random.default_rng(6)
+    A = rng.normal(size=(400, 16))
+    q, _ = np.linalg.qr(rng.normal(size=(16, 16)))
+    perm = rng.permutation(400)
+    B = np.empty_like(A)
+    B[perm] = A @ q
+    res = match(A, B, "sinkhorn", reg=0.02, gw_rows=150, truth=perm)
+    assert res.accuracy == 1.0
+
+
+def test_tlb_coupling_is_invariant_and_exact_on_a_copy():
+    from latentlab.align.ot import sq_dists, tlb_coupling
+
+    rng = np.random.default_rng(7)
+    X = torch.as_tensor(rng.normal(size=(60, 5)))
+    perm = rng.permutation(60)
+    q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    Y = torch.empty_like(X)
+    Y[perm] = X @ torch.as_tensor(q)
+    G = tlb_coupling(sq_dists(X, X), sq_dists(Y, Y)).numpy()
+    assert np.array_equal(G.argmax(1), perm) and np.allclose(G.sum(1), 1 / 60)

@@ -17,6 +17,8 @@ def files(tmp_path_factory):
     np.save(d / "idx.npy", np.arange(0, 200, 2))
     np.save(d / "dup.npy", np.array([1, 1, 2]))
     np.save(d / "oor.npy", np.array([1, 500]))
+    (d / "idx.txt").write_text("\n".join(str(i) for i in range(0, 200, 2)))
+    (d / "bad.txt").write_text("one\ntwo\n")
     perm = rng.permutation(200)
     B = np.empty_like(X)
     B[perm] = X @ q
@@ -27,7 +29,8 @@ def files(tmp_path_factory):
 
 def test_fit_evaluate_apply(cli, files):
     d, q = files
-    out = cli.json("fit", "procrustes", d / "x.npy", d / "y.npy", "--anchors", d / "idx.npy", "-o", d / "m.safetensors")
+    out = cli.json("fit", "procrustes", d / "x.npy", d / "y.npy", "--anchors", d / "idx.npy", "-o", d / "m.safetensors",
+                   "--dtype", "float64")
     assert out["method"] == "procrustes" and out["n_anchors"] == 100 and out["relative_residual"] < 1e-20
     ev = cli.json("evaluate", d / "m.safetensors", d / "x.npy", d / "y.npy")
     assert ev["r_at_1"] == 1.0 and ev["n_rows"] == 100 and ev["median_rank"] == 1.0
@@ -39,6 +42,13 @@ def test_fit_evaluate_apply(cli, files):
     assert np.abs(np.load(d / "mapped.npy") - np.load(d / "y.npy")).max() < 1e-10
     table = cli("evaluate", d / "m.safetensors", d / "x.npy", d / "y.npy").output
     assert "random rotation" in table and "higher = better" in table
+
+
+def test_anchors_from_text_file(cli, files):
+    d, _ = files
+    out = cli.json("fit", "procrustes", d / "x.npy", d / "y.npy", "--anchors", d / "idx.txt",
+                   "-o", d / "t.safetensors")
+    assert out["n_anchors"] == 100 and out["relative_residual"] < 1e-10  # float32 block products
 
 
 def test_evaluate_labels_and_rows(cli, files):
@@ -81,6 +91,9 @@ def test_ot_fit_cli(cli, files):
     (["evaluate", "{d}/m.safetensors", "{d}/x.npy", "{d}/y8.npy"], "dimension 12"),
     (["match", "{d}/x.npy", "{d}/y8.npy", "--no-rotate"], "equal dims"),
     (["match", "{d}/x.npy", "{d}/b.npy", "--truth", "{d}/dup.npy"], "--truth"),
+    (["fit", "procrustes", "{d}/x.npy", "{d}/y.npy", "--anchors", "{d}/bad.txt", "-o", "{d}/z.safetensors"],
+     "--anchors"),
+    (["evaluate", "{d}/m.safetensors", "{d}/x.npy", "{d}/y.npy", "--rows", "{d}/nope.npy"], "no such file"),
 ])
 def test_bad_inputs_exit_2(cli, files, args, message):
     d, _ = files
