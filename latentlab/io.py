@@ -126,8 +126,9 @@ def as_embeddings(x: Any, name: str = "array", *, check_finite: bool = True) -> 
         return read_embeddings(x, check_finite=check_finite)
     if type(x).__module__.startswith("torch"):
         x = _torch_to_numpy(x)
-    arr = np.asarray(x)
-    emb = Embeddings(data=arr, name=name)
+    # numpy arrays and lazy row sources (shape, dtype, row indexing) are kept as they are
+    is_rows = hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "__getitem__")
+    emb = Embeddings(data=x if is_rows else np.asarray(x), name=name)
     validate(emb, check_finite=check_finite)
     return emb
 
@@ -152,7 +153,10 @@ def validate(emb: Embeddings, *, check_finite: bool = True, block_rows: int = 65
             if bad.any():
                 row = start + int(np.argmax(bad))
                 what = "NaN" if np.isnan(block[row - start]).any() else "Inf"
-                raise InputError(f"{emb.name}: row {row} contains {what} (first non-finite row)")
+                # a view of selected rows (e.g. anchors) reports the row number in the file
+                source_rows = getattr(emb.data, "source_rows", None)
+                shown = int(source_rows[row]) if source_rows is not None else row
+                raise InputError(f"{emb.name}: row {shown} contains {what} (first non-finite row)")
 
 
 def read_indices(spec: str | os.PathLike, option: str = "--indices") -> np.ndarray:

@@ -43,6 +43,11 @@ class RowSubset:
         self.shape = (len(self.index), int(data.shape[1]))
         self.dtype = np.dtype(data.dtype)
 
+    @property
+    def source_rows(self) -> np.ndarray:
+        """Row numbers in the underlying file (io.validate names these in errors)."""
+        return self.index
+
     def __len__(self) -> int:
         return len(self.index)
 

@@ -108,3 +108,15 @@ def test_help_has_examples(cli):
     for cmd in ("fit", "apply", "evaluate", "match"):
         out = cli(cmd, "--help").output
         assert "Example:" in out and "--json" in out
+
+
+def test_nan_in_an_anchor_row_names_its_row_in_the_file(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 4)), rng.normal(size=(40, 4))
+    x[17, 2] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "idx.npy", np.array([3, 17, 20, 25, 30, 31]))
+    res = cli("fit", "lstsq", tmp_path / "x.npy", tmp_path / "y.npy", "--anchors", tmp_path / "idx.npy",
+              "-o", tmp_path / "m.safetensors", ok=False)
+    assert res.exit_code == 2 and "x.npy: row 17 contains NaN" in res.stderr
