@@ -390,6 +390,10 @@ def _read_shard_folder(path: Path) -> ShardRows:
         kind = "parquet"
     if not shards:
         raise InputError(f"{path}: folder holds no .npy or .parquet shards")
+    if any("file_layer" in _read_sidecar(p) for p in shards):  # `latentlab embed --layers` output
+        names = ", ".join(p.name for p in shards[:4]) + (" …" if len(shards) > 4 else "")
+        raise InputError(f"{path}: holds one file per layer ({names}), not row shards; pick one, "
+                         f"e.g. {path / shards[-1].name}")
     parts = []
     for shard in shards:
         if kind == "npy":

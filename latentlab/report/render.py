@@ -70,7 +70,9 @@ def render_html(report) -> str:
             continue
         parts.append(f"<p class='reading'>{e(s.reading)}</p>")
         for fig in s.figures:
-            parts.append(f"<figure><img alt='{e(s.title)} figure' src='data:image/png;base64,{_png_b64(fig)}'></figure>")
+            width = fig.get_size_inches()[0] * 150  # a paper-column figure shows ~510 px wide
+            parts.append(f"<figure><img alt='{e(s.title)} figure' style='width:{width:.0f}px' "
+                         f"src='data:image/png;base64,{_png_b64(fig)}'></figure>")
         parts.append("<table><tr><th>quantity</th><th>value</th></tr>")
         parts += [f"<tr><td>{e(k)}</td><td class='num'>{e(format_value(v))}</td></tr>" for k, v in flatten(s.numbers)]
         parts.append("</table><p>Reproduce:</p><pre><code>" + e("\n".join(s.commands)) + "</code></pre>")

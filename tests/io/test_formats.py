@@ -168,3 +168,17 @@ def test_failed_write_leaves_previous_file_and_no_partial(tmp_path, x, monkeypat
     monkeypatch.undo()
     np.testing.assert_array_equal(np.load(target), x)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy"]
+
+
+def test_a_folder_of_layer_files_is_not_read_as_shards(tmp_path, x):
+    import json
+
+    folder = tmp_path / "layers"
+    folder.mkdir()
+    for k in (0, 3):
+        np.save(folder / f"layer{k:02d}.npy", x)
+        (folder / f"layer{k:02d}.json").write_text(json.dumps({"file_layer": str(k), "model": "st:mini"}))
+    with pytest.raises(InputError, match="one file per layer"):
+        read_embeddings(folder)
+    emb = read_embeddings(folder / "layer03.npy")
+    assert emb.provenance["model"] == "st:mini"
