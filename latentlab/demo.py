@@ -110,13 +110,15 @@ def _tokenize(captions: list[str], vocab: dict[str, int]) -> torch.Tensor:
 
 
 def make_digits_example(*, trained: bool = True, dim: int = 64, steps: int = 400, n_train: int = 1200,
-                        seed: int = 0) -> DigitsExample:
+                        seed: int = 0, init_seed: int | None = None) -> DigitsExample:
     """Train (or only initialise) the two towers and embed the held-out digits and captions.
 
     Parameters
     ----------
     trained : ``False`` embeds with the randomly initialised towers (Liang et al., Fig. 1c).
     dim : embedding width; ``steps``: Adam steps at batch size 256; ``n_train``: training pairs.
+    seed : captions and the train/test split; ``init_seed`` (default ``seed``): the towers'
+        initialisation and batch order — two values give two models of the same held-out items.
     """
     from sklearn.datasets import load_digits
 
@@ -128,9 +130,10 @@ def make_digits_example(*, trained: bool = True, dim: int = 64, steps: int = 400
     order = np.random.default_rng(seed).permutation(len(images))
     train, test = order[:n_train], order[n_train:]
 
-    gen = torch.Generator().manual_seed(seed)
+    init_seed = seed if init_seed is None else init_seed
+    gen = torch.Generator().manual_seed(init_seed)
     with torch.random.fork_rng():
-        torch.manual_seed(seed)
+        torch.manual_seed(init_seed)
         img_tower, txt_tower = _Tower(64, dim), _Tower(64, dim, vocab=len(vocab))
     log_scale = nn.Parameter(torch.tensor(np.log(1 / 0.07), dtype=torch.float32))
     loss_value = None
