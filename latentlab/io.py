@@ -175,13 +175,21 @@ def read_indices(spec: str | os.PathLike, option: str = "--indices") -> np.ndarr
             arr = np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=1)
     except (ValueError, OSError) as exc:
         raise InputError(f"{option} {spec}: cannot read indices ({_first_line(exc)})") from None
+    return integer_indices(arr, f"{option} {spec}", allow_bool=True)
+
+
+def integer_indices(values, what: str, *, allow_bool: bool = False) -> np.ndarray:
+    """``values`` as int64 indices: integers, or floats that are whole numbers (CSV files)."""
+    arr = np.asarray(values)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise InputError(f"{option} {spec}: indices must be whole numbers")
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind not in "iub":
-        raise InputError(f"{option} {spec}: indices must be integers, got dtype {arr.dtype}")
-    return arr
+            raise InputError(f"{what}: indices must be whole numbers")
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "b" and allow_bool:
+        return arr
+    if arr.dtype.kind not in "iu":
+        raise InputError(f"{what}: indices must be integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
 
 
 def require_rows(emb: Embeddings, minimum: int, what: str) -> None:
@@ -529,6 +537,7 @@ __all__ = [
     "write_embeddings",
     "save_array",
     "read_indices",
+    "integer_indices",
     "atomic_output",
     "validate",
     "require_rows",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+from ..io import integer_indices
 
 STRATEGIES = ("random", "kmeans", "fps", "stratified")
 
@@ -32,12 +33,7 @@ def check_anchor_indices(idx, n_source: int, n_target: int | None = None, name: 
     arr = np.asarray(idx)
     if arr.ndim != 1 or arr.size == 0:
         raise InputError(f"{name}: expected a non-empty 1-D array of row indices, got shape {arr.shape}")
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise InputError(f"{name}: row indices must be whole numbers")
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind not in "iu":
-        raise InputError(f"{name}: row indices must be integers, got dtype {arr.dtype}")
+    arr = integer_indices(arr, name)
     limit = n_source if n_target is None else min(n_source, n_target)
     bad = (arr < 0) | (arr >= limit)
     if bad.any():

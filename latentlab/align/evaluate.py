@@ -42,16 +42,9 @@ class Scores(ResultMixin):
 
 
 @dataclass(frozen=True)
-class EvalResult(ResultMixin):
+class EvalResult(Scores):
     """Retrieval of true partners after mapping (similarities: higher = better, except ranks)."""
 
-    r_at_1: float
-    r_at_5: float
-    r_at_10: float
-    mrr: float
-    median_rank: float
-    mean_cosine: float
-    knn_accuracy: float | None
     n_rows: int
     rows: str
     method: str

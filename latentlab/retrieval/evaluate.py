@@ -25,7 +25,7 @@ from ..knn import clamp_k, hubness, topk_cosine
 from ..results import ResultMixin, to_jsonable
 from .csls import CSLS_K, CSLSScores
 from .invgc import DEFAULT_POOL_RATE, DEFAULT_R, InvGCPlan, check_pool_rate
-from .metrics import check_truth, summarize_ranks, true_ranks
+from .metrics import RankMetrics, check_truth, summarize_ranks, true_ranks
 from .qbnorm import DB_BETA_GALLERY, DB_BETA_QUERY, QB_BETA, QB_K, DBNormScores, QBNormScores
 from .scoring import ranked_pass
 
@@ -38,18 +38,11 @@ HIGHER_IS_BETTER = {"r_at_1": True, "r_at_5": True, "r_at_10": True, "median_ran
 
 
 @dataclass(frozen=True)
-class RetrievalMetrics(ResultMixin):
-    """Recall at k (fractions), 1-based median/mean rank (lower = better), MRR, gallery hubness."""
+class RetrievalMetrics(RankMetrics):
+    """Rank metrics (R@k fractions, 1-based median/mean rank: lower = better, MRR) and gallery hubness."""
 
-    r_at_1: float
-    r_at_5: float
-    r_at_10: float
-    median_rank: float
-    mean_rank: float
-    mrr: float
     hubness_skew: float
     hubs: int
-    n_queries: int
     n_gallery: int
     #: 0-based rank of each query's truth (ties against); kept for curves, not serialised
     ranks: np.ndarray | None = field(default=None, repr=False, compare=False)

@@ -17,6 +17,7 @@ import torch
 
 from ..compute import Backend, as_backend, l2_normalize
 from ..errors import InputError
+from ..io import integer_indices
 from ..results import ResultMixin
 
 KS = (1, 5, 10)
@@ -47,12 +48,7 @@ def check_truth(truth, n_queries: int, n_gallery: int, name: str = "truth") -> n
         t = t[:, None]
     if t.ndim != 2 or t.shape[0] != n_queries:
         raise InputError(f"{name}: expected {n_queries} rows of gallery indices, got shape {np.asarray(truth).shape}")
-    if t.dtype.kind == "f":
-        if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
-            raise InputError(f"{name}: gallery indices must be whole numbers")
-        t = t.astype(np.int64)
-    elif t.dtype.kind not in "iu":
-        raise InputError(f"{name}: gallery indices must be integers, got dtype {t.dtype}")
+    t = integer_indices(t, name)
     if t.size and (t.min() < 0 or t.max() >= n_gallery):
         bad = int(np.argmax(((t < 0) | (t >= n_gallery)).any(axis=1)))
         raise InputError(f"{name}: row {bad} has an index outside 0..{n_gallery - 1}")
