@@ -5,9 +5,9 @@ import click
 import numpy as np
 
 from ..analyze.gap import GapResult, gap, parse_shift
-from ..io import save_array
+from ..io import read_embeddings, save_array
 from .main import cli, common_options
-from .render import echo_notes, emit_json, table
+from .render import echo_notes, emit_json, provenance_lines, table
 
 READING = {
     "centroid_distance": "distance between centroids of L2-normalised rows; 0 = no gap, max 2",
@@ -45,14 +45,18 @@ def gap_cmd(a, b, paired, shift, top_k, save_vector, probe, probe_rows, opts):
       latentlab gap images.npy texts.npy --json --save-vector gap.npy
     """
     deltas = parse_shift(shift) if shift else None
-    res = gap(a, b, paired=paired, shift=deltas, top_k=top_k, separability=probe, probe_rows=probe_rows,
+    ea, eb = read_embeddings(a), read_embeddings(b)
+    res = gap(ea, eb, paired=paired, shift=deltas, top_k=top_k, separability=probe, probe_rows=probe_rows,
               seed=opts.seed, device=opts.device, dtype=opts.dtype)
     if save_vector:
         save_array(save_vector, res.gap_vector.astype(np.float32))
     if opts.json:
-        emit_json(res)
+        prov = {k: e.provenance for k, e in (("A", ea), ("B", eb)) if e.provenance}
+        emit_json({**res.to_dict(), **({"provenance": prov} if prov else {})})
     else:
         click.echo(render_gap(res, a, b))
+        for line in provenance_lines(A=ea, B=eb):
+            click.echo(line)
 
 
 def render_gap(res: GapResult, a: str, b: str) -> str:

@@ -8,7 +8,16 @@ from .main import cli, common_options
 from .render import emit_json
 from .retrieval_cmd import read_truth
 
-OUT = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+def _check_output(ctx, param, value):
+    """Refuse an unknown figure format before any work is done."""
+    from ..plot.style import FORMATS
+
+    if value is not None and not value.lower().endswith(FORMATS):
+        raise click.BadParameter(f"{value}: figures are written as {', '.join(FORMATS)}")
+    return value
+
+
+OUT = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), callback=_check_output,
                    help="Figure file: .png, .svg or .pdf.")
 
 

@@ -29,3 +29,15 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str] | None = None) -
 def echo_notes(notes: Iterable[str]) -> None:
     for note in notes:
         click.echo(f"note: {note}")
+
+
+def provenance_lines(**embs) -> list[str]:
+    """One line per input that carries provenance (the sidecar ``latentlab embed`` writes)."""
+    keys = ("model", "modality", "file_layer", "layers", "pooling", "normalize", "count")
+    lines = []
+    for label, emb in embs.items():
+        prov = getattr(emb, "provenance", None) or {}
+        shown = [f"{k}={prov[k]}" for k in keys if k in prov]
+        if shown:
+            lines.append(f"provenance {label}: " + ", ".join(shown))
+    return lines

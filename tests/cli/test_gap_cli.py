@@ -88,3 +88,14 @@ def test_real_subprocess_error_and_debug(bad_files):
 def test_usage_error_is_one_line(cli):
     res = cli("gap", ok=False)
     assert res.exit_code == 2 and res.stderr.startswith("error: Missing argument")
+
+
+def test_gap_shows_the_provenance_of_embedded_inputs(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.normal(size=(20, 4)))
+    np.save(tmp_path / "b.npy", rng.normal(size=(20, 4)) + 1)
+    (tmp_path / "a.json").write_text(json.dumps({"model": "st:all-MiniLM-L6-v2", "pooling": "mean", "count": 20}))
+    out = cli.json("gap", tmp_path / "a.npy", tmp_path / "b.npy", "--no-probe")
+    assert out["provenance"] == {"A": {"model": "st:all-MiniLM-L6-v2", "pooling": "mean", "count": 20}}
+    text = cli("gap", tmp_path / "a.npy", tmp_path / "b.npy", "--no-probe").stdout
+    assert "provenance A: model=st:all-MiniLM-L6-v2, pooling=mean, count=20" in text
