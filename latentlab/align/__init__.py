@@ -11,7 +11,6 @@ Methods (``METHODS``): relative, lstsq, ridge, affine, procrustes, lst, lowrank,
 """
 from __future__ import annotations
 
-import numpy as np
 
 from ..io import as_embeddings, require_paired, validate
 from . import cca, linear, lowrank, lst, ot, procrustes, relative  # noqa: F401  (register methods)

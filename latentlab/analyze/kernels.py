@@ -14,7 +14,6 @@ via Dependence Maximization", JMLR 13, 2012, eq. (5).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 

@@ -9,7 +9,6 @@ pairs: fully unsupervised it only gets mean_cosine up (≈0.57) while R@1 stays 
 """
 import warnings
 
-import numpy as np
 import pytest
 
 from latentlab.align import evaluate_aligner, fit_aligner

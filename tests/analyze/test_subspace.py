@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg as sl
 
 import latentlab
-from latentlab.analyze.subspace import canonical, principal_angles, pwcca_from_cov
+from latentlab.analyze.subspace import canonical, principal_angles
 from latentlab.errors import InputError, LatentlabWarning
 
 

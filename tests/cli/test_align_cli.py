@@ -1,5 +1,4 @@
 """latentlab fit / apply / evaluate / match end to end, and their bad inputs (exit 2)."""
-import json
 
 import numpy as np
 import pytest

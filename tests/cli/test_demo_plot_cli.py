@@ -1,5 +1,4 @@
 """`latentlab demo` and `latentlab plot KIND`: real data in, valid figures out."""
-import json
 
 import numpy as np
 import pytest

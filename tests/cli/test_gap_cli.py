@@ -77,7 +77,7 @@ def test_real_subprocess_error_and_debug(bad_files):
     cmd = [sys.executable, "-m", "latentlab", "gap", str(bad_files / "nan.npy"), str(bad_files / "ok.npy")]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.strip() == f"error: nan.npy: row 2 contains NaN (first non-finite row)"
+    assert proc.stderr.strip() == "error: nan.npy: row 2 contains NaN (first non-finite row)"
     proc = subprocess.run(cmd + ["--debug"], capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and "Traceback" in proc.stderr
     ok = subprocess.run([sys.executable, "-m", "latentlab", "gap", str(bad_files / "ok.npy"),
