@@ -17,7 +17,7 @@ def need(module: str):
         if os.environ.get("LATENTLAB_REQUIRE_MODELS"):  # the models venv of `make test`: never skip
             raise
         pytest.skip(f"{module} not usable here ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                    f"install latentlab[models]")
+                    f"install latentlab[models] (open_clip: latentlab[openclip] beside a matching torchvision)")
 
 
 @pytest.fixture(scope="session")
