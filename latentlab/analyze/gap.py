@@ -19,6 +19,7 @@ import torch
 
 from ..compute import Backend, as_backend, l2_normalize
 from ..errors import InputError
+from ..grid import parse_grid
 from ..io import as_embeddings, require_paired, require_same_dim
 from ..progress import progress
 from ..results import ResultMixin, to_jsonable
@@ -229,16 +230,4 @@ def _r_at_1(q: torch.Tensor, g: torch.Tensor, block: int = 1024) -> float:
 
 def parse_shift(spec: str) -> list[float]:
     """``"-1:1:0.25"`` → [-1, -0.75, …, 1] (stop inclusive); ``"0,0.5,1"`` → a list."""
-    try:
-        if ":" in spec:
-            start, stop, step = (float(p) for p in spec.split(":"))
-            if step <= 0 or stop < start:
-                raise ValueError
-            count = int(np.floor((stop - start) / step + 1e-9)) + 1
-            return [round(start + i * step, 12) for i in range(count)]
-        values = [float(p) for p in spec.split(",") if p.strip()]
-        if not values:
-            raise ValueError
-        return values
-    except ValueError:
-        raise InputError(f"--shift {spec!r}: expected START:STOP:STEP with STOP ≥ START and STEP > 0, or a comma list") from None
+    return parse_grid(spec, f"--shift {spec!r}")

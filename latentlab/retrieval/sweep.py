@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-
 from ..errors import InputError
+from ..grid import parse_grid
 
 #: names a sweep may vary ("r" sets both InvGC rates)
 SWEEPABLE = ("r", "r_gallery", "r_query", "pool_rate", "k", "beta", "beta_gallery")
@@ -19,18 +18,7 @@ def parse_sweep(spec: str) -> tuple[str, list[float]]:
         raise InputError(f"--sweep {spec!r}: expected NAME=START:STOP:STEP or NAME=v1,v2,…")
     if name not in SWEEPABLE:
         raise InputError(f"--sweep {spec!r}: cannot sweep {name!r}; choose from {', '.join(SWEEPABLE)}")
-    try:
-        if ":" in values:
-            start, stop, step = (float(v) for v in values.split(":"))
-            if step <= 0 or stop < start:
-                raise ValueError
-            count = int(np.floor((stop - start) / step + 1e-9)) + 1
-            grid = [round(start + i * step, 12) for i in range(count)]
-        else:
-            grid = [float(v) for v in values.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"--sweep {spec!r}: expected START:STOP:STEP with STEP > 0 and STOP ≥ START, "
-                         "or a comma list") from None
+    grid = parse_grid(values, f"--sweep {spec!r}")
     if not grid or len(grid) > 1000:
         raise InputError(f"--sweep {spec!r}: the grid must have 1 to 1000 values, got {len(grid)}")
     return name, grid

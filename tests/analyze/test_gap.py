@@ -50,3 +50,15 @@ def test_clip_centroid_distance(mtg_dir):
 def test_parse_shift():
     assert parse_shift("-1:1:0.5") == [-1.0, -0.5, 0.0, 0.5, 1.0]
     assert parse_shift("0,0.25") == [0.0, 0.25]
+
+
+def test_grid_parsing_is_shared_and_strict():
+    from latentlab.errors import InputError
+    from latentlab.grid import parse_grid
+    from latentlab.retrieval.sweep import parse_sweep
+
+    assert parse_grid("0:1:0.1", "--x")[-1] == 1.0 and len(parse_grid("0:1:0.1", "--x")) == 11
+    assert parse_sweep("r=0:1:0.5") == ("r", [0.0, 0.5, 1.0])
+    for bad in ("1:0:0.1", "0:1:0", "a,b", ""):
+        with pytest.raises(InputError, match="START:STOP:STEP"):
+            parse_grid(bad, "--x")
