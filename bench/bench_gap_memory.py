@@ -60,10 +60,11 @@ def main() -> None:
         size_gb = a.stat().st_size / 1e9
         print(f"inputs: 2 × {args.rows:,} × {args.dim} float16 ({size_gb:.2f} GB each), written in {time.perf_counter() - t0:.1f} s")
         results = {}
-        cli = [sys.executable, "-m", "latentlab", "gap", str(a), str(b), "--shift", "-1:1:0.5", "--json", "--device", "cpu"]
+        cli = [sys.executable, "-m", "latentlab", "gap", str(a), str(b), "--shift", "-1:1:0.5", "--bootstrap", "200",
+               "--json", "--device", "cpu"]
         results["latentlab"] = measure(cli)
         print(f"latentlab gap: {results['latentlab']['wall_s']:.1f} s, peak RSS {results['latentlab']['peak_rss_gb']:.2f} GB, "
-              f"centroid_distance {json.loads(results['latentlab']['stdout'])['centroid_distance']:.6f}")
+              f"centroid_distance {format_estimate(json.loads(results['latentlab']['stdout'])['centroid_distance'])}")
         if not args.skip_naive:
             results["naive"] = measure([sys.executable, "-c", NAIVE, str(a), str(b)])
             print(f"naive np.load: {results['naive']['wall_s']:.1f} s, peak RSS {results['naive']['peak_rss_gb']:.2f} GB, "
@@ -76,6 +77,10 @@ def main() -> None:
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def format_estimate(v) -> str:
+    return f"{v['value']:.6f} [{v['ci_low']:.6f}, {v['ci_high']:.6f}]" if isinstance(v, dict) else f"{v:.6f}"
 
 
 PROBE = """

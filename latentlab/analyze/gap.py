@@ -66,6 +66,7 @@ class GapResult(ResultMixin):
 
 def gap(a, b, *, paired: bool | None = None, shift=None, top_k: int = 10,
         separability: bool = True, probe_rows: int = 5000, shift_pairs: int = 5000,
+        bootstrap: int | None = None, level: float = 0.95,
         seed: int = 0, device="auto", dtype="float32") -> GapResult:
     """Modality-gap statistics of embedding sets ``a`` and ``b`` (same dimension).
 
@@ -79,6 +80,9 @@ def gap(a, b, *, paired: bool | None = None, shift=None, top_k: int = 10,
     top_k : how many dimensions of Δ to list.
     separability : fit the linear probe (5-fold, balanced, at most ``probe_rows`` per set).
     shift_pairs : R@1 in the shift experiment uses at most this many pairs (seeded sample).
+    bootstrap : resamples for 95 % percentile intervals of ``centroid_distance`` (and, paired,
+        ``pair_distance`` and ``pair_cosine``): pairs are resampled together, unpaired sets each
+        on their own; replicates come from stored per-group sums, so no second pass.
 
     Returns
     -------
@@ -100,7 +104,12 @@ def gap(a, b, *, paired: bool | None = None, shift=None, top_k: int = 10,
     elif paired:
         require_paired(ea, eb, "a paired gap")
     notes: list[str] = []
-    stats = _stream_stats(ea, eb, paired, backend)
+    if bootstrap is not None:
+        from ..stats import check_resamples
+
+        bootstrap = check_resamples(bootstrap)
+    groups = _Groups.make(ea, eb, paired, seed) if bootstrap else None
+    stats = _stream_stats(ea, eb, paired, backend, groups)
     mu_a, mu_b = stats["sum_a"] / ea.n, stats["sum_b"] / eb.n
     delta = mu_a - mu_b
     norm = float(delta.norm())
@@ -132,16 +141,22 @@ def gap(a, b, *, paired: bool | None = None, shift=None, top_k: int = 10,
             raise InputError("shift experiment: the gap vector is zero, there is no direction to shift along")
         shift_points = _shift_experiment(ea, eb, delta / norm, deltas, paired, backend, shift_pairs, seed, notes)
 
+    centroid = norm
+    if groups is not None:
+        est = groups.estimates(norm, pair_distance, pair_cosine, bootstrap, seed, level)
+        centroid = est["centroid_distance"]
+        pair_distance, pair_cosine = est.get("pair_distance", pair_distance), est.get("pair_cosine", pair_cosine)
     return GapResult(
-        centroid_distance=norm, pair_distance=pair_distance, pair_cosine=pair_cosine,
+        centroid_distance=centroid, pair_distance=pair_distance, pair_cosine=pair_cosine,
         relative_gap=relative, linear_separability=sep, top_dimensions=top,
         top_dimensions_share=share, n_a=ea.n, n_b=eb.n, dim=ea.dim, paired=bool(paired),
         shift=shift_points, notes=notes, gap_vector=delta.cpu().numpy(),
     )
 
 
-def _stream_stats(ea, eb, paired: bool, backend: Backend) -> dict:
-    """One pass: Σ l2n(rows), Σ ‖l2n(row)‖² per set; pair distances and cosines if paired."""
+def _stream_stats(ea, eb, paired: bool, backend: Backend, groups: "_Groups | None" = None) -> dict:
+    """One pass: Σ l2n(rows), Σ ‖l2n(row)‖² per set; pair distances and cosines if paired
+    (and the same sums per bootstrap group when ``groups`` is given)."""
     acc = {k: torch.zeros((), dtype=torch.float64, device=backend.device) for k in
            ("pair_dist", "pair_cos", "sq_a", "sq_b")}
     acc["sum_a"] = torch.zeros(ea.dim, dtype=torch.float64, device=backend.device)
@@ -156,13 +171,85 @@ def _stream_stats(ea, eb, paired: bool, backend: Backend) -> dict:
             xa, xb = unit(ea.data, lo), unit(eb.data, lo)
             _add_set(acc, "a", xa)
             _add_set(acc, "b", xb)
-            acc["pair_dist"] += (xa - xb).norm(dim=1).sum(dtype=torch.float64)
-            acc["pair_cos"] += (xa * xb).sum(dim=1).sum(dtype=torch.float64)
+            dist, cos = (xa - xb).norm(dim=1), (xa * xb).sum(dim=1)
+            acc["pair_dist"] += dist.sum(dtype=torch.float64)
+            acc["pair_cos"] += cos.sum(dtype=torch.float64)
+            if groups is not None:
+                groups.add("a", lo, xa, dist=dist, cos=cos)
+                groups.add("b", lo, xb)
     else:
         for name, emb in (("a", ea), ("b", eb)):
             for lo in progress(range(0, emb.n, rows), desc=f"gap {name.upper()}"):
-                _add_set(acc, name, unit(emb.data, lo))
+                x = unit(emb.data, lo)
+                _add_set(acc, name, x)
+                if groups is not None:
+                    groups.add(name, lo, x)
     return acc
+
+
+class _Groups:
+    """Per-group sums of unit rows (and pair statistics) for a bootstrap without a second pass.
+
+    Rows are assigned to G groups (one per row while the sums fit in memory, else random
+    balanced groups); a replicate draws groups with replacement and recombines their sums.
+    """
+
+    def __init__(self, labels: dict, dims: dict, paired: bool):
+        self.labels, self.paired = labels, paired
+        f64 = torch.float64
+        self.sums = {k: torch.zeros(int(lab.max()) + 1, dims[k], dtype=f64) for k, lab in labels.items()}
+        self.counts = {k: np.bincount(lab).astype(np.float64) for k, lab in labels.items()}
+        size = int(next(iter(labels.values())).max()) + 1
+        self.pair = {"dist": torch.zeros(size, dtype=f64), "cos": torch.zeros(size, dtype=f64)}
+
+    @classmethod
+    def make(cls, ea, eb, paired: bool, seed: int) -> "_Groups":
+        from ..stats import group_count, group_labels
+
+        def labels(n, d, salt):
+            return group_labels(n, group_count(n, 8 * (2 * d + 4)), seed + salt)
+
+        if paired:
+            lab = labels(ea.n, ea.dim + eb.dim, 0)
+            return cls({"a": lab, "b": lab}, {"a": ea.dim, "b": eb.dim}, True)
+        return cls({"a": labels(ea.n, ea.dim, 0), "b": labels(eb.n, eb.dim, 1)}, {"a": ea.dim, "b": eb.dim}, False)
+
+    def add(self, name: str, lo: int, x: torch.Tensor, dist=None, cos=None) -> None:
+        lab = torch.as_tensor(self.labels[name][lo : lo + x.shape[0]])
+        self.sums[name].index_add_(0, lab, x.detach().to("cpu", torch.float64))
+        if dist is not None:
+            self.pair["dist"].index_add_(0, lab, dist.detach().to("cpu", torch.float64))
+            self.pair["cos"].index_add_(0, lab, cos.detach().to("cpu", torch.float64))
+
+    def estimates(self, centroid: float, pair_distance, pair_cosine, n_resamples: int, seed: int,
+                  level: float) -> dict:
+        from ..stats import make_estimate, resample_indices
+
+        g_a, g_b = len(self.counts["a"]), len(self.counts["b"])
+        if self.paired:
+            unit = "pairs" if g_a == len(self.labels["a"]) else f"{g_a} random groups of pairs"
+            scheme = f"percentile bootstrap over {unit}"
+        else:
+            scheme = "percentile bootstrap over the rows of each set, resampled independently"
+        draws_a = resample_indices(g_a, n_resamples, seed)
+        draws_b = draws_a if self.paired else resample_indices(g_b, n_resamples, seed + 1)
+        reps: dict[str, list] = {"centroid_distance": [], "pair_distance": [], "pair_cosine": []}
+        for lo in range(0, n_resamples, 64):  # 64 replicates at a time bounds the count matrices
+            m = min(64, n_resamples - lo)
+            c_a = np.stack([np.bincount(next(draws_a), minlength=g_a) for _ in range(m)]).astype(np.float64)
+            c_b = c_a if self.paired else np.stack([np.bincount(next(draws_b), minlength=g_b)
+                                                    for _ in range(m)]).astype(np.float64)
+            n_a, n_b = c_a @ self.counts["a"], c_b @ self.counts["b"]
+            mu = (c_a @ self.sums["a"].numpy()) / n_a[:, None] - (c_b @ self.sums["b"].numpy()) / n_b[:, None]
+            reps["centroid_distance"] += list(np.linalg.norm(mu, axis=1))
+            if self.paired:
+                reps["pair_distance"] += list((c_a @ self.pair["dist"].numpy()) / n_a)
+                reps["pair_cosine"] += list((c_a @ self.pair["cos"].numpy()) / n_a)
+        out = {"centroid_distance": make_estimate(centroid, reps["centroid_distance"], level, scheme)}
+        if self.paired:
+            out["pair_distance"] = make_estimate(pair_distance, reps["pair_distance"], level, scheme)
+            out["pair_cosine"] = make_estimate(pair_cosine, reps["pair_cosine"], level, scheme)
+        return out
 
 
 def _add_set(acc: dict, name: str, x: torch.Tensor) -> None:

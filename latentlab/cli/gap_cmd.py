@@ -6,6 +6,7 @@ import numpy as np
 
 from ..analyze.gap import GapResult, gap, parse_shift
 from ..io import read_embeddings, save_array
+from ..results import Estimate
 from .main import cli, common_options
 from .render import echo_notes, emit_json, provenance_lines, table
 
@@ -31,8 +32,10 @@ READING = {
 @click.option("--probe/--no-probe", default=True, show_default=True, help="Fit the linear-separability probe.")
 @click.option("--probe-rows", type=click.IntRange(5), default=5000, show_default=True,
               help="At most this many rows per set for the probe (seeded sample).")
+@click.option("--bootstrap", type=click.IntRange(1), default=None, metavar="N",
+              help="95 % percentile intervals for the distances (N resamples; pairs resampled together).")
 @common_options
-def gap_cmd(a, b, paired, shift, top_k, save_vector, probe, probe_rows, opts):
+def gap_cmd(a, b, paired, shift, top_k, save_vector, probe, probe_rows, bootstrap, opts):
     """Modality gap between embedding sets A and B (same dimension).
 
     Reports the centroid distance of the L2-normalised sets (Liang et al. 2022), the mean
@@ -42,12 +45,12 @@ def gap_cmd(a, b, paired, shift, top_k, save_vector, probe, probe_rows, opts):
     \b
     Example:
       latentlab gap features_clip.npy::0 features_clip.npy::1 --shift -1:1:0.25
-      latentlab gap images.npy texts.npy --json --save-vector gap.npy
+      latentlab gap images.npy texts.npy --json --save-vector gap.npy --bootstrap 1000
     """
     deltas = parse_shift(shift) if shift else None
     ea, eb = read_embeddings(a), read_embeddings(b)
     res = gap(ea, eb, paired=paired, shift=deltas, top_k=top_k, separability=probe, probe_rows=probe_rows,
-              seed=opts.seed, device=opts.device, dtype=opts.dtype)
+              bootstrap=bootstrap, seed=opts.seed, device=opts.device, dtype=opts.dtype)
     if save_vector:
         save_array(save_vector, res.gap_vector.astype(np.float32))
     if opts.json:
@@ -72,6 +75,9 @@ def render_gap(res: GapResult, a: str, b: str) -> str:
                   table([(p.delta, p.centroid_distance, p.r_at_1) for p in res.shift],
                         ["delta", "centroid_distance", "r_at_1 (A→B)"])]
     text = "\n".join(parts)
+    if isinstance(res.centroid_distance, Estimate):
+        est = res.centroid_distance
+        text += f"\nintervals: {100 * est.level:.0f} % {est.method} ({est.n_resamples} resamples)"
     if res.notes:
         text += "\n" + "\n".join(f"note: {n}" for n in res.notes)
     return text

@@ -86,14 +86,17 @@ def gap_section(ctx: Context) -> Section:
     if not ctx.same_dim:
         s.skipped = "the gap compares centroids in one space: A and B have different dimensions"
         return s
-    res = gap(ctx.a, ctx.b, shift=SHIFT_GRID if ctx.paired else None, seed=ctx.seed, **ctx.kw)
-    s.numbers = {k: v for k, v in res.to_dict().items() if k not in ("top_dimensions", "notes", "shift")}
+    res = gap(ctx.a, ctx.b, shift=SHIFT_GRID if ctx.paired else None, bootstrap=ctx.boot, seed=ctx.seed, **ctx.kw)
+    keys = ("centroid_distance", "pair_distance", "pair_cosine", "relative_gap", "linear_separability",
+            "top_dimensions_share", "n_a", "n_b", "dim", "paired")
+    s.numbers = {k: getattr(res, k) for k in keys}
     s.numbers["top_dimensions"] = res.top_dimensions[:5]
     s.reading = ("centroid_distance is the distance between the centroids of the L2-normalised sets "
                  "(0 = no gap, at most 2); linear_separability near 1 means a hyperplane splits the sets.")
     proj = joint_projection(ctx.a.data, ctx.b.data, method=ctx.projection, seed=ctx.seed)
     s.figures.append(draw_joint_embedding(proj, ctx.name_a, ctx.name_b, seed=ctx.seed))
-    s.commands.append(ctx.cmd("gap", ctx.spec_a, ctx.spec_b, *(["--shift", "-1:1:0.25"] if ctx.paired else [])))
+    s.commands.append(ctx.cmd("gap", ctx.spec_a, ctx.spec_b, *(["--shift", "-1:1:0.25"] if ctx.paired else []),
+                              *(["--bootstrap", str(ctx.bootstrap)] if ctx.boot else [])))
     s.commands.append(ctx.cmd("plot", "umap", ctx.spec_a, ctx.spec_b, "--method", ctx.projection, "-o", "gap.png"))
     if res.shift:
         s.numbers["shift"] = [p.to_dict() for p in res.shift]

@@ -62,3 +62,30 @@ def test_grid_parsing_is_shared_and_strict():
     for bad in ("1:0:0.1", "0:1:0", "a,b", ""):
         with pytest.raises(InputError, match="START:STOP:STEP"):
             parse_grid(bad, "--x")
+
+
+def test_bootstrap_equals_a_naive_row_bootstrap_on_the_same_draws():
+    from latentlab.stats import percentile_interval, resample_indices
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(80, 6)) + 1, rng.normal(size=(80, 6))
+    res = latentlab.gap(a, b, bootstrap=300, seed=4, dtype="float64", separability=False)
+    an = a / np.linalg.norm(a, axis=1, keepdims=True)
+    bn = b / np.linalg.norm(b, axis=1, keepdims=True)
+    draws = list(resample_indices(80, 300, 4))
+    lo, hi = percentile_interval([np.linalg.norm(an[i].mean(0) - bn[i].mean(0)) for i in draws])
+    assert (res.centroid_distance.ci_low, res.centroid_distance.ci_high) == pytest.approx((lo, hi), abs=1e-12)
+    lo, hi = percentile_interval([np.linalg.norm(an[i] - bn[i], axis=1).mean() for i in draws])
+    assert (res.pair_distance.ci_low, res.pair_distance.ci_high) == pytest.approx((lo, hi), abs=1e-12)
+    assert res.centroid_distance.ci_low < res.centroid_distance.value < res.centroid_distance.ci_high
+
+
+def test_bootstrap_unpaired_and_narrowing():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (100, 1600):
+        res = latentlab.gap(rng.normal(size=(n, 8)) + 0.5, rng.normal(size=(n + 7, 8)), bootstrap=200,
+                            separability=False, dtype="float64")
+        assert res.paired is False and "independently" in res.centroid_distance.method
+        widths.append(res.centroid_distance.ci_high - res.centroid_distance.ci_low)
+    assert widths[1] < widths[0] / 2

@@ -56,8 +56,9 @@ def test_every_section_present_with_decodable_figures(report_json, clip_small):
 def test_numbers_equal_the_individual_commands(report_json, clip_small, cli):
     a, b = str(clip_small / "img.npy"), str(clip_small / "txt.npy")
     sec = report_json["sections"]
-    gap = cli.json("gap", a, b, "--shift", "-1:1:0.25")
+    gap = cli.json("gap", a, b, "--shift", "-1:1:0.25", "--bootstrap", "20")
     assert sec["gap"]["numbers"]["centroid_distance"] == pytest.approx(gap["centroid_distance"], abs=1e-12)
+    assert set(gap["centroid_distance"]) == {"value", "ci_low", "ci_high"}
     assert sec["gap"]["numbers"]["linear_separability"] == pytest.approx(gap["linear_separability"], abs=1e-12)
     cka = cli.json("cka", a, b, "--bootstrap", "20")
     assert sec["cka"]["numbers"]["cka_linear"] == pytest.approx(cka["cka"], abs=1e-12)
