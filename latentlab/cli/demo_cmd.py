@@ -56,7 +56,9 @@ def demo_cmd(folder, example, bootstrap, opts):
                        device=opts.device, dtype=opts.dtype)
     html = rep.write_html(out / "report.html")
     gap_num = next((s.numbers for s in rep.sections if s.key == "gap" and not s.skipped), {})
-    summary.update(report=str(html), centroid_distance=gap_num.get("centroid_distance"), seconds=rep.seconds)
+    centroid = gap_num.get("centroid_distance")
+    summary.update(report=str(html), centroid_distance=None if centroid is None else float(centroid),
+                   seconds=rep.seconds)
     if opts.json:
         emit_json({**summary, "sections": rep.to_dict()["sections"]})
         return
