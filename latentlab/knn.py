@@ -51,14 +51,14 @@ def topk_cosine(queries, gallery, k: int, *, backend: Backend, exclude_self: boo
     block = block_rows or max(1, min(4096, backend.block_bytes // (4 * max(chunk, 1))))
     gal_cache = None
     if n_g <= chunk:  # the whole gallery fits one chunk: prepare it once
-        gal_cache = _prep(backend.tensor(np.asarray(gallery[:])), normalize)
+        gal_cache = prep(backend.tensor(np.asarray(gallery[:])), normalize)
     out_v = np.empty((n_q, k), dtype=np.float64 if backend.dtype == torch.float64 else np.float32)
     out_i = np.empty((n_q, k), dtype=np.int64)
     for q0 in range(0, n_q, block):
-        q = _prep(backend.tensor(np.asarray(queries[q0 : q0 + block])), normalize)
+        q = prep(backend.tensor(np.asarray(queries[q0 : q0 + block])), normalize)
         best_v = best_i = None
         for g0 in range(0, n_g, chunk):
-            g = gal_cache if gal_cache is not None else _prep(backend.tensor(np.asarray(gallery[g0 : g0 + chunk])), normalize)
+            g = gal_cache if gal_cache is not None else prep(backend.tensor(np.asarray(gallery[g0 : g0 + chunk])), normalize)
             scores = q @ g.T
             if exclude_self:
                 rows = torch.arange(q.shape[0], device=scores.device)
@@ -80,7 +80,8 @@ def topk_cosine(queries, gallery, k: int, *, backend: Backend, exclude_self: boo
     return out_v, out_i
 
 
-def _prep(x: torch.Tensor, normalize: bool) -> torch.Tensor:
+def prep(x: torch.Tensor, normalize: bool) -> torch.Tensor:
+    """L2-normalised rows (cosine) or the rows as they are (dot product)."""
     return l2_normalize(x) if normalize else x
 
 

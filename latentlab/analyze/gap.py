@@ -304,14 +304,14 @@ def _shift_experiment(ea, eb, direction: torch.Tensor, deltas: list[float], pair
 
 
 def _r_at_1(q: torch.Tensor, g: torch.Tensor, block: int = 1024) -> float:
-    """Fraction of queries whose partner scores strictly above every other gallery row."""
+    """Fraction of queries ranking their partner first (ties counted against the query)."""
+    from ..retrieval.metrics import ranks_from_scores
+
     hits = 0
     for lo in range(0, q.shape[0], block):
         s = q[lo : lo + block] @ g.T
-        rows = torch.arange(s.shape[0], device=s.device)
-        true = s[rows, rows + lo].clone()
-        s[rows, rows + lo] = -torch.inf
-        hits += int((true > s.max(dim=1).values).sum())
+        truth = torch.arange(lo, lo + s.shape[0], device=s.device)[:, None]
+        hits += int((ranks_from_scores(s, truth) == 0).sum())
     return hits / q.shape[0]
 
 

@@ -52,6 +52,11 @@ class SpectrumResult(ResultMixin):
     dim: int
     bootstrap: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: covariance eigenvalues, descending (for spectrum plots); not serialised
+    eigenvalues: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in super().to_dict().items() if k != "eigenvalues"}
 
 
 def spectral_stats(eigvals: np.ndarray) -> dict:
@@ -126,7 +131,7 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
         effective_rank=out["effective_rank"], participation_ratio=out["participation_ratio"],
         explained_variance=explained, anisotropy=out["anisotropy"], hubness_skew=out.get("hubness_skew"),
         hubs=hub["hubs"] if hub else None, k=hub["k"] if hub else None, n=ea.n, dim=ea.dim, bootstrap=schemes,
-        notes=notes)
+        notes=notes, eigenvalues=lam)
 
 
 def _skew(v: np.ndarray) -> float:

@@ -37,29 +37,22 @@ def sims_figure(a, b, *, seed=0, name_a=None, name_b=None, n_pairs=20_000, **_):
     return fig, {k: {"mean": float(np.mean(v)), "n": int(len(v))} for k, v in samples.items()}
 
 
-def covariance_eigenvalues(x, *, device="auto", dtype="float32") -> np.ndarray:
-    """Eigenvalues (descending) of the covariance of the rows, from streamed moments."""
-    import torch
-
-    from ..compute import as_backend, stream_moments
-
-    emb = as_embeddings(x)
-    mom = stream_moments(emb.data, backend=as_backend(device, dtype))
-    return torch.linalg.eigvalsh(mom.covariance()).flip(0).clamp_min(0).cpu().numpy()
-
-
 def spectrum_figure(inputs, *, names=None, device="auto", dtype="float32", **_):
-    from ..analyze.spectrum import spectral_stats
+    from ..analyze.spectrum import spectrum
 
     spectra = []
     for i, x in enumerate(inputs):
         emb = as_embeddings(x, f"input {i}")
-        lam = covariance_eigenvalues(emb, device=device, dtype=dtype)
-        er = spectral_stats(lam)["effective_rank"]
-        spectra.append({"name": (names[i] if names else emb.name), "singular_values": np.sqrt(lam * (emb.n - 1)),
-                        "effective_rank": er})
+        res = spectrum(emb, hubness=False, device=device, dtype=dtype)
+        spectra.append(spectrum_entry(res, names[i] if names else emb.name))
     fig = draw_spectrum(spectra)
     return fig, {s["name"]: {"effective_rank": s["effective_rank"]} for s in spectra}
+
+
+def spectrum_entry(res, name: str) -> dict:
+    """What :func:`draw_spectrum` needs from a :class:`~latentlab.analyze.spectrum.SpectrumResult`."""
+    return {"name": name, "singular_values": np.sqrt(res.eigenvalues * (res.n - 1)),
+            "effective_rank": float(res.effective_rank)}
 
 
 def angles_figure(a, b, *, rank=None, variance=0.99, name_a=None, name_b=None, device="auto", dtype="float32", **_):
@@ -86,44 +79,17 @@ def shift_figure(a, b, *, shift=None, name_a=None, name_b=None, seed=0, device="
     return draw_shift(points, name_a or ea.name, name_b or eb.name), {"shift": points}
 
 
-def fixed_ranks(q, g, truth=None, *, fix=None, bank_gallery=None, bank_queries=None, device="auto",
-                dtype="float32", **params) -> np.ndarray:
-    """Per-query ranks (0-based, ties against) after a post-hoc fix (or none)."""
-    from .. import retrieval as R
+def recall_figure(q, g, truth=None, *, fix=None, bank_gallery=None, bank_queries=None, name_q=None, name_g=None,
+                  device="auto", dtype="float32", **params):
+    from ..retrieval.evaluate import evaluate
 
-    kw = {"device": device, "dtype": dtype}
-    q, g = as_embeddings(q, "queries").data, as_embeddings(g, "gallery").data
-    if fix is None:
-        return R.true_ranks(q, g, truth, backend=_backend(device, dtype))
-    if fix in ("invgc", "localadj"):
-        g2 = R.invgc(g, bank_gallery=bank_gallery, bank_queries=bank_queries, local_adj=fix == "localadj",
-                     **{k: v for k, v in params.items() if k in ("r_gallery", "r_query", "pool_rate")}, **kw)
-        return R.true_ranks(q, g2, truth, backend=_backend(device, dtype))
-    if fix == "csls":
-        return R.csls(q, g, **{k: v for k, v in params.items() if k == "k"}, **kw).ranks(truth)
-    if fix == "qbnorm":
-        return R.qbnorm(q, g, bank_queries, **{k: v for k, v in params.items() if k in ("beta", "k")}, **kw).ranks(truth)
-    if fix == "dbnorm":
-        extra = {"beta_query": params["beta"]} if "beta" in params else {}
-        if "beta_gallery" in params:
-            extra["beta_gallery"] = params["beta_gallery"]
-        return R.dbnorm(q, g, bank_queries, bank_gallery, **extra, **kw).ranks(truth)
-    raise ValueError(f"unknown fix {fix!r}")
-
-
-def _backend(device, dtype):
-    from ..compute import as_backend
-
-    return as_backend(device, dtype)
-
-
-def recall_figure(q, g, truth=None, *, fix=None, name_q=None, name_g=None, device="auto", dtype="float32",
-                  **params):
     eq, eg = as_embeddings(q, "queries"), as_embeddings(g, "gallery")
+    res = evaluate(eq, eg, truth, fix, bank_gallery=bank_gallery, bank_queries=bank_queries, device=device,
+                   dtype=dtype, **params)
     ks = [k for k in RECALL_KS if k <= eg.n]
-    curves = {"no fix": fixed_ranks(eq, eg, truth, device=device, dtype=dtype)}
+    curves = {"no fix": res.forward.baseline.ranks}
     if fix:
-        curves[fix] = fixed_ranks(eq, eg, truth, fix=fix, device=device, dtype=dtype, **params)
+        curves[fix] = res.forward.fixed.ranks
     recall = {label: (ks, [float(np.mean(r < k)) for k in ks]) for label, r in curves.items()}
     title = f"Retrieval {name_q or eq.name} → {name_g or eg.name} (ties count against the query)"
     return draw_recall_curves(recall, title), {label: dict(zip(map(str, ks), v)) for label, (ks, v) in recall.items()}

@@ -196,7 +196,8 @@ def overlap_section(ctx: Context) -> Section:
 
 def spectrum_section(ctx: Context) -> Section:
     from ..analyze.spectrum import spectrum
-    from ..plot.compute import spectrum_figure
+    from ..plot.compute import spectrum_entry
+    from ..plot.figures import draw_spectrum
 
     s = Section("spectrum", "Spectra and hubness")
     ra = spectrum(ctx.a, seed=ctx.seed, **ctx.kw)
@@ -206,8 +207,7 @@ def spectrum_section(ctx: Context) -> Section:
                  "explained_variance_top10": {"A": ra.explained_variance, "B": rb.explained_variance}}
     s.reading = ("Effective rank (Roy & Vetterli 2007): how many directions carry the variance; anisotropy: mean "
                  "pairwise cosine (0 = isotropic); hubness_skew > 1 means a few rows are everyone's neighbours.")
-    fig, _ = spectrum_figure([ctx.a, ctx.b], names=[ctx.name_a, ctx.name_b], **ctx.kw)
-    s.figures.append(fig)
+    s.figures.append(draw_spectrum([spectrum_entry(ra, ctx.name_a), spectrum_entry(rb, ctx.name_b)]))
     s.commands += [ctx.cmd("spectrum", ctx.spec_a), ctx.cmd("spectrum", ctx.spec_b)]
     return s
 
