@@ -26,7 +26,7 @@ _API = {
     "uniformity": "latentlab.analyze.uniformity",
     "cka": "latentlab.analyze.cka",
     "cka_matrix": "latentlab.analyze.cka",
-    "overlap": "latentlab.analyze.subspace",
+    "overlap": "latentlab.analyze.overlap",
     "spectrum": "latentlab.analyze.spectrum",
     "bootstrap": "latentlab.stats",
     "fit_aligner": "latentlab.align",

@@ -28,7 +28,7 @@ from ..progress import progress
 from ..results import Estimate, ResultMixin
 from .. import stats
 from . import kernels
-from .prep import SIMILARITY, check_positive, load, pair, require_variance
+from .prep import SIMILARITY, Prepared, check_positive, load, pair, require_variance
 
 KERNELS = ("linear", "rbf")
 
@@ -46,6 +46,7 @@ class CKAResult(ResultMixin):
     sigma_frac: float | None = None
     p_value: float | None = None
     n_permutations: int | None = None
+    calibration: stats.Calibration | None = None
     bootstrap: str | None = None
     permutation: str | None = None
     kind: str = SIMILARITY
@@ -68,8 +69,8 @@ class CKAMatrix(ResultMixin):
 # --------------------------------------------------------------------------- public API
 def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: float = 0.5,
         max_n: int = 10000, sample: int | None = None, bootstrap: int | None = None,
-        permutations: int | None = None, seed: int = 0, level: float = 0.95,
-        device="auto", dtype="float32") -> CKAResult:
+        permutations: int | None = None, calibrate: int | None = None, alpha: float = 0.05,
+        seed: int = 0, level: float = 0.95, device="auto", dtype="float32") -> CKAResult:
     """CKA between representations ``a`` and ``b`` of the same n items (row-paired).
 
     Parameters
@@ -81,26 +82,33 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
         denominators (feature-space form for the linear kernel; needs n ≥ 4).
     max_n : the RBF kernel refuses more rows than this unless ``sample`` is given.
     sample : RBF only: compute on this many rows drawn without replacement (seeded).
-    bootstrap : number of percentile-bootstrap resamples (rows resampled, pairs together).
+    bootstrap : number of percentile-bootstrap resamples (rows resampled, pairs together);
+        the interval is median-centred on the estimate (resampled duplicates inflate CKA).
     permutations : number of row shufflings of B for a one-sided p-value (null: unrelated pairing).
+    calibrate : number of row shufflings of B for the null-calibrated score
+        (:func:`latentlab.stats.calibrate`; Gröger, Wen & Brbić 2026), at level ``alpha``.
+        Linear CKA's null needs only the cross term: the self-HSICs are computed once.
 
     Returns
     -------
     CKAResult; ``cka`` is an :class:`~latentlab.results.Estimate` when ``bootstrap`` is given.
     """
     if kernel not in KERNELS:
-        raise InputError(f"--kernel {kernel}: expected one of {', '.join(KERNELS)}")
+        raise InputError(f"kernel {kernel!r}: expected one of {', '.join(KERNELS)}")
     backend = as_backend(device, dtype)
     ea, eb = pair(a, b, "CKA", min_rows=4 if debiased else 2)
-    bootstrap = check_positive(bootstrap, "--bootstrap", integer=True)
-    permutations = check_positive(permutations, "--permutations", integer=True)
+    bootstrap = check_positive(bootstrap, "bootstrap", integer=True)
+    permutations = check_positive(permutations, "permutations", integer=True)
+    calibrate = check_positive(calibrate, "calibrate", integer=True)
+    if calibrate:
+        alpha = stats.check_alpha(alpha)
     notes: list[str] = []
     if kernel == "linear":
         if sample is not None:
             raise InputError("--sample applies to the RBF kernel only (linear CKA is exact and streamed for any n)")
         value = linear_cka_streamed(ea, eb, debiased=debiased, backend=backend)
         x = y = None
-        if bootstrap or permutations:
+        if bootstrap or permutations or calibrate:
             x, y = load(ea, backend), load(eb, backend)
         metric = lambda u, v: linear_cka(u, v, debiased=debiased)  # noqa: E731
     else:
@@ -119,23 +127,27 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
         _check_rbf_variance(x, ea), _check_rbf_variance(y, eb)
         metric = lambda u, v: rbf_cka(u, v, sigma_frac=sigma_frac, debiased=debiased)  # noqa: E731
         value = metric(x, y)
-    est, p_value, boot_scheme, perm_scheme = value, None, None, None
+    est, p_value, boot_scheme, perm_scheme, calibration = value, None, None, None, None
     if bootstrap:
-        # Duplicated rows in a resample inflate CKA (fewer distinct items, as at small n), so
-        # the replicates are recentred on the estimate: the interval gives the spread.
+        # Duplicated rows in a resample inflate CKA (fewer distinct items, as at small n); the
+        # replicates are median-centred on the estimate (stats.make_estimate): the interval gives the spread.
         if kernel == "linear":
-            est = linear_cka_bootstrap(x, y, bootstrap, debiased=debiased, seed=seed, level=level, value=value,
-                                       recenter=True)
+            est = linear_cka_bootstrap(x, y, bootstrap, debiased=debiased, seed=seed, level=level, value=value)
         else:
-            est = _generic_bootstrap(metric, x, y, bootstrap, seed, level, value, recenter=True)
+            est = _generic_bootstrap(metric, x, y, bootstrap, seed, level, value)
         boot_scheme = est.method
-        notes += stats.outside_notes({"cka": est})
-    if permutations:
-        perm = _permutation(kernel, debiased, metric, x, y, value, permutations, seed)
-        p_value, perm_scheme = perm.p_value, perm.method
+    if permutations or calibrate:
+        prep = (prepare_linear_cka(x, y, debiased=debiased) if kernel == "linear"
+                else Prepared(value, lambda perm: metric(x, y[torch.as_tensor(perm, device=y.device)])))
+        if permutations:
+            perm = stats.permutation_test(prep.shuffled, ea.n, observed=value, n_permutations=permutations, seed=seed)
+            p_value, perm_scheme = perm.p_value, perm.method
+        if calibrate:
+            calibration = stats.calibrate(prep, ea.n, calibrate, alpha=alpha, seed=seed)
     return CKAResult(cka=est, kernel=kernel, debiased=debiased, n=ea.n, dim_a=ea.dim, dim_b=eb.dim,
                      sigma_frac=sigma_frac if kernel == "rbf" else None, p_value=p_value,
-                     n_permutations=permutations, bootstrap=boot_scheme, permutation=perm_scheme, notes=notes)
+                     n_permutations=permutations, calibration=calibration, bootstrap=boot_scheme,
+                     permutation=perm_scheme, notes=notes)
 
 
 def cka_matrix(inputs, *, labels=None, kernel: str = "linear", debiased: bool = False,
@@ -219,13 +231,19 @@ def _hsic_linear(mom: StreamingMoments, ext, i: int, j: int, debiased: bool) -> 
     ‖XcᵀYc‖² − n/(n−2) Σ_r ‖x̄_r‖²‖ȳ_r‖² + ‖Xc‖²_F ‖Yc‖²_F / ((n−1)(n−2)).
     """
     c = mom.centered(i, j)
-    value = float((c * c).sum())
     if not debiased:
-        return value
-    n = mom.n
+        return float((c * c).sum())
     rows = ext.sqnorm_products(i, j, c)
     tr_i, tr_j = float(torch.trace(mom.centered(i))), float(torch.trace(mom.centered(j)))
-    return value - n / (n - 2.0) * rows + tr_i * tr_j / ((n - 1.0) * (n - 2.0))
+    return _hsic_from_parts(float((c * c).sum()), rows, tr_i, tr_j, mom.n, True)
+
+
+def _hsic_from_parts(frob: float, rows: float, tr_i: float, tr_j: float, n: int, debiased: bool) -> float:
+    """The one home of the feature-space HSIC: ‖C_ij‖²_F, or Song et al.'s unbiased form
+    ‖C_ij‖²_F − n/(n−2) Σ_r ‖x̄_r‖²‖ȳ_r‖² + tr C_ii tr C_jj / ((n−1)(n−2)) (times n(n−3))."""
+    if not debiased:
+        return frob
+    return frob - n / (n - 2.0) * rows + tr_i * tr_j / ((n - 1.0) * (n - 2.0))
 
 
 def _ratio(xy: float, xx: float, yy: float) -> float:
@@ -239,8 +257,7 @@ def _f64(x) -> torch.Tensor:
 
 
 def linear_cka_bootstrap(x, y, n_resamples: int, *, debiased: bool = False, seed: int = 0, level: float = 0.95,
-                         value: float | None = None, budget: int = stats.DEFAULT_SUMS_BUDGET,
-                         recenter: bool = False) -> Estimate:
+                         value: float | None = None, budget: int = stats.DEFAULT_SUMS_BUDGET) -> Estimate:
     """Bootstrap interval of linear CKA (biased or debiased) from resampled moments.
 
     Every term of the feature-space CKA — and of Song et al.'s unbiased HSIC — is a function
@@ -249,8 +266,8 @@ def linear_cka_bootstrap(x, y, n_resamples: int, *, debiased: bool = False, seed
     (:func:`latentlab.stats.bootstrap_sums`): no recomputation over rows. With one group per
     row it equals recomputing CKA on the resampled rows exactly.
 
-    ``recenter`` shifts the replicates by their mean minus ``value`` before taking
-    percentiles (see :func:`latentlab.stats.make_estimate`).
+    The interval is median-centred on ``value`` (:func:`latentlab.stats.make_estimate`):
+    a resample's duplicated rows inflate CKA, which the centring removes.
     """
     x, y = _f64(x), _f64(y)
     n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
@@ -267,8 +284,7 @@ def linear_cka_bootstrap(x, y, n_resamples: int, *, debiased: bool = False, seed
     if value is None:
         value = linear_cka(x, y, debiased=debiased)
     arrays = {k: v.numpy() for k, v in sums.items()}
-    return stats.bootstrap_sums(arrays, statistic, n_resamples=n_resamples, seed=seed, level=level, value=value,
-                                recenter=recenter)
+    return stats.bootstrap_sums(arrays, statistic, n_resamples=n_resamples, seed=seed, level=level, value=value)
 
 
 def _group_sums(xc: torch.Tensor, yc: torch.Tensor, label: torch.Tensor, groups: int, debiased: bool) -> dict:
@@ -309,7 +325,7 @@ def _cka_from_sums(s: dict, debiased: bool) -> float:
         tr = {"x": float(np.trace(cen[("x", "x")])), "y": float(np.trace(cen[("y", "y")]))}
         for (i, j), value in list(hsic.items()):
             rows = _centred_sqnorm_products(s, raw[(i, j)], m[i], m[j], sq[i], sq[j], i, j, nn)
-            hsic[(i, j)] = value - nn / (nn - 2.0) * rows + tr[i] * tr[j] / ((nn - 1.0) * (nn - 2.0))
+            hsic[(i, j)] = _hsic_from_parts(value, rows, tr[i], tr[j], nn, True)
     return _ratio(hsic[("x", "y")], hsic[("x", "x")], hsic[("y", "y")])
 
 
@@ -341,37 +357,45 @@ def _check_rbf_variance(x: torch.Tensor, emb) -> None:
 
 
 # --------------------------------------------------------------------------- resampling
-def _generic_bootstrap(metric, x, y, n_resamples, seed, level, value, recenter: bool = False) -> Estimate:
+def _generic_bootstrap(metric, x, y, n_resamples, seed, level, value) -> Estimate:
     reps = []
     for idx in stats.resample_indices(x.shape[0], n_resamples, seed):
         t = torch.as_tensor(idx, device=x.device)
         reps.append(metric(x[t], y[t]))
-    return stats.make_estimate(value, reps, level, f"{stats.ROW_SCHEME}, paired (recomputed)", recenter=recenter)
+    return stats.make_estimate(value, reps, level, f"{stats.ROW_SCHEME}, paired (recomputed)")
 
 
-def _permutation(kernel, debiased, metric, x, y, value, permutations, seed):
-    if kernel == "linear":
-        # Shuffling B leaves both self-HSICs and the means unchanged: only the cross term moves.
-        xc, yc = _f64(x), _f64(y)
-        xc, yc = xc - xc.mean(0), yc - yc.mean(0)
-        n = xc.shape[0]
-        hx = float(((xc.T @ xc) ** 2).sum())
-        hy = float(((yc.T @ yc) ** 2).sum())
-        ax, ay = (xc * xc).sum(1), (yc * yc).sum(1)
-        if debiased:
-            hx = hx - n / (n - 2.0) * float(ax @ ax) + float(ax.sum()) ** 2 / ((n - 1.0) * (n - 2.0))
-            hy = hy - n / (n - 2.0) * float(ay @ ay) + float(ay.sum()) ** 2 / ((n - 1.0) * (n - 2.0))
+def prepare_linear_cka(x, y, *, debiased: bool = False, backend=None) -> Prepared:
+    """Linear CKA of in-memory x, y ready for shuffled pairing.
 
-        def shuffled(perm):
-            p = torch.as_tensor(perm)
-            hxy = float(((xc.T @ yc[p]) ** 2).sum())
-            if debiased:
-                hxy = hxy - n / (n - 2.0) * float(ax @ ay[p]) + float(ax.sum() * ay.sum()) / ((n - 1.0) * (n - 2.0))
-            return _ratio(hxy, hx, hy)
-    else:
-        def shuffled(perm):
-            return metric(x, y[torch.as_tensor(perm, device=y.device)])
-    return stats.permutation_test(shuffled, x.shape[0], observed=value, n_permutations=permutations, seed=seed)
+    Shuffling B's rows leaves both self-HSICs and the means unchanged: only the cross term
+    ‖XcᵀYc[π]‖²_F (and, debiased, Σ_r ‖x̄_r‖²‖ȳ_π(r)‖²) moves, via :func:`_hsic_from_parts`.
+    """
+    xc, yc = _f64(x), _f64(y)
+    xc, yc = xc - xc.mean(0), yc - yc.mean(0)
+    n = xc.shape[0]
+    ax, ay = (xc * xc).sum(1), (yc * yc).sum(1)
+    tx, ty = float(ax.sum()), float(ay.sum())
+    hx = _hsic_from_parts(float(((xc.T @ xc) ** 2).sum()), float(ax @ ax), tx, tx, n, debiased)
+    hy = _hsic_from_parts(float(((yc.T @ yc) ** 2).sum()), float(ay @ ay), ty, ty, n, debiased)
+
+    def score(perm) -> float:
+        p = torch.as_tensor(perm, device=yc.device)
+        hxy = _hsic_from_parts(float(((xc.T @ yc[p]) ** 2).sum()), float(ax @ ay[p]), tx, ty, n, debiased)
+        return _ratio(hxy, hx, hy)
+
+    return Prepared(score(np.arange(n)), score)
 
 
-__all__ = ["cka", "cka_matrix", "CKAResult", "CKAMatrix", "linear_cka", "rbf_cka", "linear_cka_bootstrap"]
+def prepare_rbf_cka(x, y, *, sigma_frac: float = 0.5, debiased: bool = False, backend=None) -> Prepared:
+    """RBF CKA ready for shuffled pairing (each null score recomputes the chunked kernels)."""
+    x, y = _as_t(x), _as_t(y)
+
+    def score(perm) -> float:
+        return rbf_cka(x, y[torch.as_tensor(perm, device=y.device)], sigma_frac=sigma_frac, debiased=debiased)
+
+    return Prepared(score(np.arange(x.shape[0])), score)
+
+
+__all__ = ["cka", "cka_matrix", "CKAResult", "CKAMatrix", "linear_cka", "rbf_cka", "linear_cka_bootstrap",
+           "prepare_linear_cka", "prepare_rbf_cka"]

@@ -18,7 +18,7 @@ import numpy as np
 from ..compute import Backend
 from ..knn import hubness, topk_cosine
 from .. import stats
-from .prep import clamp_neighbours
+from .prep import Prepared, clamp_neighbours
 
 
 @dataclass(frozen=True)
@@ -56,19 +56,30 @@ def mutual_knn_graphs(x, y, k: int, backend: Backend) -> NeighbourGraphs:
     return NeighbourGraphs(k=k, idx_a=ia, idx_b=ib, per_row=overlap_counts(ia, ib) / k)
 
 
+def relabel(idx_b: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """k-NN lists of B[perm] from those of B: kNN_B'(i) = π⁻¹(kNN_B(π(i))) — no new search."""
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(len(perm))
+    return inv[idx_b[perm]]
+
+
+def prepare_mutual_knn(graphs: NeighbourGraphs) -> Prepared:
+    """Mutual k-NN ready for shuffled pairing: each permutation only relabels B's lists."""
+    return Prepared(graphs.value,
+                    lambda perm: float(overlap_counts(graphs.idx_a, relabel(graphs.idx_b, perm)).mean() / graphs.k))
+
+
+def prepare_mutual_knn_xy(x, y, *, k: int = 10, backend: Backend | None = None) -> Prepared:
+    """Mutual k-NN of in-memory (or lazy) row-paired x, y, ready for shuffled pairing."""
+    from ..compute import as_backend
+    return prepare_mutual_knn(mutual_knn_graphs(x, y, k, backend or as_backend("cpu")))
+
+
 def mutual_knn_permutation(graphs: NeighbourGraphs, n_permutations: int, seed: int = 0) -> stats.PermutationResult:
-    """p-value of mutual k-NN under shuffled pairing, without recomputing any neighbours.
-
-    If B' = B[π] then kNN_B'(i) = π⁻¹(kNN_B(π(i))), so each permutation only relabels lists.
-    """
-    n = len(graphs.idx_a)
-
-    def shuffled(perm: np.ndarray) -> float:
-        inv = np.empty_like(perm)
-        inv[perm] = np.arange(n)
-        return float(overlap_counts(graphs.idx_a, inv[graphs.idx_b[perm]]).mean() / graphs.k)
-
-    return stats.permutation_test(shuffled, n, observed=graphs.value, n_permutations=n_permutations, seed=seed)
+    """p-value of mutual k-NN under shuffled pairing, without recomputing any neighbours."""
+    prep = prepare_mutual_knn(graphs)
+    return stats.permutation_test(prep.shuffled, len(graphs.idx_a), observed=graphs.value,
+                                  n_permutations=n_permutations, seed=seed)
 
 
 def mutual_knn_bootstrap(graphs: NeighbourGraphs, n_resamples: int, seed: int = 0, level: float = 0.95):
@@ -88,5 +99,5 @@ def hubness_stats(x, k: int, backend: Backend) -> tuple[dict, np.ndarray]:
     return hubness(idx, len(x)), np.bincount(idx.reshape(-1), minlength=len(x))
 
 
-__all__ = ["mutual_knn_graphs", "mutual_knn_permutation", "mutual_knn_bootstrap", "knn_graph",
+__all__ = ["mutual_knn_graphs", "mutual_knn_permutation", "prepare_mutual_knn", "prepare_mutual_knn_xy", "relabel", "mutual_knn_bootstrap", "knn_graph",
            "overlap_counts", "hubness_stats", "NeighbourGraphs"]

@@ -63,10 +63,19 @@ def clamp_neighbours(k: int, n: int, what: str = "k") -> int:
     return k
 
 
-def warn_cca_degenerate(n: int, dims: tuple[int, ...], what: str) -> None:
-    """CCA-based similarities saturate at 1 when n ≤ d (any two subspaces can be aligned)."""
-    d = max(dims)
-    if n <= d:
-        warnings.warn(f"{what}: only {n} rows for {d} dimensions (n ≤ d); canonical correlations are "
-                      "degenerate (near 1 for any inputs) — use more rows or fewer dimensions",
-                      LatentlabWarning, stacklevel=2)
+class Prepared:
+    """A paired similarity evaluated once, ready to be re-evaluated under shuffled pairing.
+
+    ``value`` is the score of (x, y); ``shuffled(perm)`` is the score of (x, y[perm]) — B's rows
+    reordered — computed from whatever the measure could keep (moments, k-NN lists, a
+    dissimilarity matrix), so a permutation null never re-reads or re-embeds the inputs.
+    ``value`` is ``None`` when the measure is degenerate for the input; ``notes`` says why.
+    """
+
+    def __init__(self, value, shuffled, notes: list[str] | None = None):
+        self.value = None if value is None else float(value)
+        self._shuffled = shuffled
+        self.notes = list(notes or [])
+
+    def shuffled(self, perm) -> float:
+        return float(self._shuffled(np.asarray(perm)))

@@ -5,7 +5,7 @@ import click
 
 from ..analyze.cka import cka, cka_matrix
 from ..analyze.spectrum import spectrum
-from ..analyze.subspace import overlap
+from ..analyze.overlap import overlap
 from ..analyze.uniformity import uniformity
 from .main import cli, common_options
 from .render import emit_json, fmt, table

@@ -56,7 +56,7 @@ def spectrum_entry(res, name: str) -> dict:
 
 
 def angles_figure(a, b, *, rank=None, variance=0.99, name_a=None, name_b=None, device="auto", dtype="float32", **_):
-    from ..analyze.subspace import overlap
+    from ..analyze.overlap import overlap
 
     ea, eb = as_embeddings(a, "A"), as_embeddings(b, "B")
     res = overlap(ea, eb, rank=rank, variance=variance, device=device, dtype=dtype)

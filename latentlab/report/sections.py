@@ -177,7 +177,7 @@ def cka_section(ctx: Context) -> Section:
 
 
 def overlap_section(ctx: Context) -> Section:
-    from ..analyze.subspace import overlap
+    from ..analyze.overlap import overlap
     from ..plot.figures import draw_principal_angles
 
     s = Section("overlap", "Subspace overlap")

@@ -130,13 +130,15 @@ def test_bootstrap_contains_value_and_narrows_and_permutation():
 
 
 def test_permutation_shortcut_matches_direct_shuffle():
-    from latentlab.analyze.cka import _permutation
+    from latentlab.analyze.cka import prepare_linear_cka
     import torch
     x, y = kornblith_demo()
     for debiased in (False, True):
         direct = latentlab.stats.permutation_test(
             lambda p: linear_cka(x, y[p], debiased=debiased), 100, observed=0.3, n_permutations=20, seed=1)
-        fast = _permutation("linear", debiased, None, torch.tensor(x), torch.tensor(y), 0.3, 20, 1)
+        prep = prepare_linear_cka(torch.tensor(x), torch.tensor(y), debiased=debiased)
+        assert prep.value == pytest.approx(linear_cka(x, y, debiased=debiased), abs=1e-12)
+        fast = latentlab.stats.permutation_test(prep.shuffled, 100, observed=0.3, n_permutations=20, seed=1)
         assert fast.p_value == direct.p_value and fast.null_mean == pytest.approx(direct.null_mean, abs=1e-12)
 
 
@@ -165,13 +167,14 @@ def test_debiased_moment_bootstrap_equals_recomputation_on_the_same_draws():
     assert "20 random row groups" in grouped.method
 
 
-def test_recentred_interval_contains_the_estimate_where_duplicates_bias_cka():
+def test_centred_interval_contains_the_estimate_where_duplicates_bias_cka():
     rng = np.random.default_rng(5)
     x = rng.normal(size=(300, 40))
     y = x @ rng.normal(size=(40, 40)) + 3 * rng.normal(size=(300, 40))
-    plain = linear_cka_bootstrap(x, y, 200, seed=1)
     value = linear_cka(x, y)
-    assert plain.ci_low > value  # resamples have fewer distinct rows: CKA drifts up
+    raw = [linear_cka(x[i], y[i]) for i in latentlab.stats.resample_indices(300, 200, 1)]
+    lo, hi = latentlab.stats.percentile_interval(raw)
+    assert lo > value  # resamples have fewer distinct rows: CKA drifts up, the plain interval misses
     res = latentlab.cka(x, y, bootstrap=200, seed=1, dtype="float64")
-    assert res.cka.ci_low < res.cka.value < res.cka.ci_high and "recentred" in res.bootstrap
-    assert res.cka.ci_high - res.cka.ci_low == pytest.approx(plain.ci_high - plain.ci_low, rel=1e-9)
+    assert res.cka.ci_low < res.cka.value < res.cka.ci_high and "median-centred" in res.bootstrap
+    assert res.cka.ci_high - res.cka.ci_low == pytest.approx(hi - lo, rel=1e-9)  # the spread is kept

@@ -1,0 +1,252 @@
+"""`latentlab overlap`: how much two embedding sets share, each score beside its chance value.
+
+Principal angles between the top-r PCA subspaces (``overlap`` = mean cos², ``grassmann_distance``)
+for any two sets of equal width; for row-paired sets also SVCCA, PWCCA, the angular Procrustes
+distance and mutual k-NN. The linear algebra lives in :mod:`latentlab.analyze.subspace`.
+
+Chance, not only the score:
+
+* Ranks with r_A + r_B > d force r_A + r_B − d principal angles to 0 whatever the data
+  (two subspaces that large must intersect), so the default rank rule (the fewest
+  directions holding ``variance`` of the variance) is capped to keep r_A + r_B ≤ d and says
+  so; an explicit ``rank`` is honoured and the forced angles are counted.
+* ``overlap_chance`` is the expected overlap of independent uniformly random subspaces of
+  the same ranks: E tr(P_A P_B) = r_A r_B / d, so the mean cos² over min(r_A, r_B) angles is
+  max(r_A, r_B) / d (exact; forced zero angles included).
+* CCA with rank_A + rank_B > n − 1 (centred rows) has rank_A + rank_B − (n − 1) canonical
+  correlations equal to 1 by construction; SVCCA / PWCCA are then ``None`` with the reason.
+* ``calibrate`` null-calibrates svcca, pwcca and mutual_knn under shuffled pairing
+  (:func:`latentlab.stats.calibrate`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..compute import as_backend, stream_moments
+from ..errors import InputError
+from ..io import as_embeddings, require_rows
+from ..results import Estimate, ResultMixin
+from .. import stats
+from . import neighbors, shape
+from .prep import check_positive, load, require_variance
+from .subspace import (pca_basis, principal_angles, prepare_pwcca, prepare_svcca, pwcca_from_cov,
+                       rank_for_variance, svcca_from_cov)
+
+
+@dataclass(frozen=True)
+class OverlapResult(ResultMixin):
+    """Subspace and representational overlap of A and B (directions: module docstring)."""
+
+    principal_angles: list[float] | None
+    overlap: float | Estimate | None
+    overlap_chance: float | None
+    forced_zero_angles: int | None
+    grassmann_distance: float | Estimate | None
+    svcca: float | Estimate | None
+    pwcca: float | Estimate | None
+    procrustes_distance: float | Estimate | None
+    mutual_knn: float | Estimate | None
+    mutual_knn_chance: float | None
+    rank_a: int
+    rank_b: int
+    rank_rule: str
+    svcca_dims: list[int] | None
+    k: int | None
+    n_a: int
+    n_b: int
+    paired: bool
+    p_values: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)
+    bootstrap: dict = field(default_factory=dict)
+    permutation: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def default_ranks(lx: np.ndarray, ly: np.ndarray, variance: float, d: int) -> tuple[int, int, str]:
+    """Ranks holding ``variance`` of each set's variance, capped so that r_A + r_B ≤ d.
+
+    The smaller rank is kept when it fits in half the width; the larger one gets what is
+    left (d − r_small); when both exceed d/2 both become ⌊d/2⌋.
+    """
+    ra, rb = rank_for_variance(lx, variance), rank_for_variance(ly, variance)
+    rule = f"fewest directions holding {variance:g} of the variance"
+    if ra + rb <= d:
+        return ra, rb, rule
+    small = min(ra, rb)
+    keep = small if small <= d // 2 else d // 2
+    new_a, new_b = (keep, min(rb, d - keep)) if ra == small else (min(ra, d - keep), keep)
+    return new_a, new_b, (f"{rule} ({ra} / {rb}), capped to {new_a} / {new_b} so that r_A + r_B ≤ d = {d} "
+                          f"(larger ranks would force {ra + rb - d} principal angles to 0)")
+
+
+def chance_overlap(ra: int, rb: int, d: int) -> float:
+    """Expected mean cos² of the principal angles of independent random subspaces: max(r_A, r_B)/d."""
+    return max(ra, rb) / float(d)
+
+
+def cca_degenerate(rank_x: int, rank_y: int, n: int, what: str) -> str | None:
+    """The reason a CCA-based similarity is meaningless for n rows, or None."""
+    forced = rank_x + rank_y - (n - 1)
+    if forced > 0:
+        return (f"{what} undefined: ranks {rank_x} + {rank_y} exceed the {n - 1} centred rows, so {forced} canonical "
+                "correlations are 1 by construction (n ≤ d); use more rows, fewer dimensions, or the calibrated score")
+    return None
+
+
+def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_variance: float = 0.99,
+            k: int = 10, bootstrap: int | None = None, permutations: int | None = None,
+            calibrate: int | None = None, alpha: float = 0.05, seed: int = 0, level: float = 0.95,
+            device="auto", dtype="float32") -> OverlapResult:
+    """How much A and B share: principal angles between their top-r PCA subspaces and, for
+    row-paired inputs, SVCCA, PWCCA, the angular Procrustes distance and mutual k-NN.
+
+    Parameters
+    ----------
+    rank : compare the top ``rank`` principal directions of each set (honoured as given;
+        ``forced_zero_angles`` counts the angles r_A + r_B > d forces to 0). Default: the
+        fewest directions holding ``variance``, capped so that r_A + r_B ≤ d.
+    svcca_variance : SVCCA keeps the top directions reaching this fraction of variance.
+    k : neighbours for mutual k-NN (clamped to n − 1 with a warning).
+    bootstrap : resamples for 95 % intervals of every scalar (ranks held at their full-data
+        values; mutual k-NN resamples query rows with the graphs fixed), median-centred.
+    permutations : shufflings of B's rows for p-values of svcca, pwcca and mutual_knn.
+    calibrate : shufflings of B's rows for null-calibrated svcca, pwcca and mutual_knn.
+    alpha : significance level of the calibration threshold τ.
+    """
+    backend = as_backend(device, dtype)
+    ea, eb = as_embeddings(a, "A"), as_embeddings(b, "B")
+    require_rows(ea, 2, "overlap"), require_rows(eb, 2, "overlap")
+    if rank is not None:
+        rank = check_positive(rank, "rank", integer=True)
+    if not 0 < variance <= 1:
+        raise InputError(f"variance {variance}: must be in (0, 1]")
+    if not 0 < svcca_variance <= 1:
+        raise InputError(f"svcca_variance {svcca_variance}: must be in (0, 1]")
+    bootstrap = check_positive(bootstrap, "bootstrap", integer=True)
+    permutations = check_positive(permutations, "permutations", integer=True)
+    calibrate = check_positive(calibrate, "calibrate", integer=True)
+    if calibrate:
+        alpha = stats.check_alpha(alpha)
+    paired = ea.n == eb.n
+    notes: list[str] = []
+    if paired:
+        mom = stream_moments(ea.data, eb.data, backend=backend)
+        cxx, cyy, cxy = (mom.covariance(i, j).cpu().numpy() for i, j in ((0, 0), (1, 1), (0, 1)))
+    else:
+        cxx = stream_moments(ea.data, backend=backend).covariance().cpu().numpy()
+        cyy = stream_moments(eb.data, backend=backend).covariance().cpu().numpy()
+        cxy = None
+        notes.append(f"unpaired inputs ({ea.n} vs {eb.n} rows): only the principal angles are computed")
+    require_variance(float(np.trace(cxx)), ea, "overlap")
+    require_variance(float(np.trace(cyy)), eb, "overlap")
+    lx, vx = pca_basis(cxx)
+    ly, vy = pca_basis(cyy)
+    same_dim = ea.dim == eb.dim
+    if rank:
+        ra, rb, rule = min(rank, ea.dim), min(rank, eb.dim), f"rank {rank} given"
+    elif same_dim:
+        ra, rb, rule = default_ranks(lx, ly, variance, ea.dim)
+    else:
+        ra, rb, rule = rank_for_variance(lx, variance), rank_for_variance(ly, variance), f"{variance:g} of the variance"
+    scal: dict = {}
+    angles = chance = forced = None
+    if same_dim:
+        angles = principal_angles(vx[:, :ra], vy[:, :rb])
+        scal["overlap"] = float(np.mean(np.cos(angles) ** 2))
+        scal["grassmann_distance"] = float(np.linalg.norm(angles))
+        chance, forced = chance_overlap(ra, rb, ea.dim), max(0, ra + rb - ea.dim)
+        if forced:
+            notes.append(f"ranks {ra} + {rb} > d = {ea.dim}: {forced} principal angles are 0 by construction "
+                         f"and overlap cannot fall below {forced / min(ra, rb):.3f}; compare with overlap_chance")
+        elif ra != rank_for_variance(lx, variance) or rb != rank_for_variance(ly, variance):
+            notes.append(f"ranks: {rule}")
+    else:
+        notes.append(f"principal angles need equal dimensions ({ea.dim} vs {eb.dim})")
+    dims = graphs = None
+    degenerate: dict[str, str] = {}
+    if paired:
+        dims = (rank_for_variance(lx, svcca_variance), rank_for_variance(ly, svcca_variance))
+        full_ranks = (np.linalg.matrix_rank(cxx, hermitian=True), np.linalg.matrix_rank(cyy, hermitian=True))
+        for name, (p, q) in (("svcca", dims), ("pwcca", full_ranks)):
+            reason = cca_degenerate(int(p), int(q), ea.n, name)
+            if reason:
+                degenerate[name] = reason
+                notes.append(reason)
+        scal["svcca"] = None if "svcca" in degenerate else svcca_from_cov(cxx, cyy, cxy, dims)
+        scal["pwcca"] = None if "pwcca" in degenerate else pwcca_from_cov(cxx, cyy, cxy)
+        scal["procrustes_distance"] = shape.shape_distance_streamed(ea, eb, alpha=1.0, backend=backend)
+        graphs = neighbors.mutual_knn_graphs(ea.data, eb.data, k, backend)
+        scal["mutual_knn"] = graphs.value
+    elif bootstrap or permutations or calibrate:
+        notes.append("bootstrap, permutations and calibration need paired rows; skipped")
+    values: dict = dict(scal)
+    schemes: dict = {}
+    p_values: dict = {}
+    calibration: dict = {}
+    if paired and (bootstrap or permutations or calibrate):
+        x, y = load(ea, backend).to(torch.float64), load(eb, backend).to(torch.float64)
+        if bootstrap:
+            values.update(_bootstrap(x, y, scal, (ra, rb), dims, same_dim=same_dim,
+                                     n_resamples=bootstrap, seed=seed, level=level))
+            values["mutual_knn"] = neighbors.mutual_knn_bootstrap(graphs, bootstrap, seed, level)
+            schemes = {name: v.method for name, v in values.items() if isinstance(v, Estimate)}
+        prepared = {"mutual_knn": neighbors.prepare_mutual_knn(graphs)}
+        if "svcca" not in degenerate:
+            prepared["svcca"] = prepare_svcca(x, y, dims)
+        if "pwcca" not in degenerate:
+            prepared["pwcca"] = prepare_pwcca(x, y)
+        for name, prep in prepared.items():
+            if permutations:
+                p_values[name] = stats.permutation_test(prep.shuffled, ea.n, observed=prep.value,
+                                                        n_permutations=permutations, seed=seed).p_value
+            if calibrate:
+                calibration[name] = stats.calibrate(prep, ea.n, calibrate, alpha=alpha, seed=seed)
+    return OverlapResult(
+        principal_angles=None if angles is None else angles.tolist(),
+        overlap=values.get("overlap"), overlap_chance=chance, forced_zero_angles=forced,
+        grassmann_distance=values.get("grassmann_distance"),
+        svcca=values.get("svcca"), pwcca=values.get("pwcca"),
+        procrustes_distance=values.get("procrustes_distance"), mutual_knn=values.get("mutual_knn"),
+        mutual_knn_chance=(graphs.k / (ea.n - 1.0)) if graphs else None,
+        rank_a=ra, rank_b=rb, rank_rule=rule, svcca_dims=list(dims) if dims else None,
+        k=graphs.k if graphs else None, n_a=ea.n, n_b=eb.n, paired=paired, p_values=p_values,
+        calibration=calibration, bootstrap=schemes,
+        permutation=stats.PermutationResult.method if p_values else None, notes=notes)
+
+
+def _cov(x: torch.Tensor, y: torch.Tensor):
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    d = max(x.shape[0] - 1, 1)
+    return ((xc.T @ xc) / d).cpu().numpy(), ((yc.T @ yc) / d).cpu().numpy(), ((xc.T @ yc) / d).cpu().numpy()
+
+
+def _scalars(x, y, ranks, dims, same_dim: bool, wanted) -> dict:
+    cxx, cyy, cxy = _cov(x, y)
+    out = {}
+    if "svcca" in wanted:
+        out["svcca"] = svcca_from_cov(cxx, cyy, cxy, dims)
+    if "pwcca" in wanted:
+        out["pwcca"] = pwcca_from_cov(cxx, cyy, cxy)
+    out["procrustes_distance"] = shape.shape_distance(x, y, alpha=1.0)
+    if same_dim:
+        angles = principal_angles(pca_basis(cxx)[1][:, : ranks[0]], pca_basis(cyy)[1][:, : ranks[1]])
+        out["overlap"] = float(np.mean(np.cos(angles) ** 2))
+        out["grassmann_distance"] = float(np.linalg.norm(angles))
+    return out
+
+
+def _bootstrap(x, y, full: dict, ranks, dims, *, same_dim, n_resamples, seed, level) -> dict:
+    wanted = {k for k, v in full.items() if v is not None}
+    reps: dict[str, list] = {}
+    for idx in stats.resample_indices(x.shape[0], n_resamples, seed):
+        t = torch.as_tensor(idx, device=x.device)
+        for name, v in _scalars(x[t], y[t], ranks, dims, same_dim, wanted).items():
+            reps.setdefault(name, []).append(v)
+    scheme = f"{stats.ROW_SCHEME}, paired (recomputed; ranks fixed at full-data values)"
+    return {name: stats.make_estimate(full[name], r, level, scheme) for name, r in reps.items()}
+
+
+__all__ = ["overlap", "OverlapResult", "default_ranks", "chance_overlap", "cca_degenerate"]
