@@ -29,9 +29,9 @@ Permutation p-values (:func:`permutation_test`) test the null of unrelated pairi
 shuffling the rows of one side: ``p = (1 + #{null ≥ observed}) / (1 + N)`` (never 0).
 :func:`calibrate` turns the same null into a *null-calibrated* score (Gröger, Wen & Brbić,
 ICML 2026): τ = the (1 − α) quantile of the observed score together with the K null scores,
-``calibrated = clamp((s − τ) / (s_max − τ), 0, 1)``; :func:`calibrate_aggregate` does it for
-the maximum or mean of a layer × layer matrix, applying one permutation to every layer of
-one model so the aggregate's null is right.
+``calibrated = clamp((s − τ) / (s_max − τ), 0, 1)``; :mod:`latentlab.analyze.matrix` does it
+for the best or mean cell of a layer × layer matrix, applying one permutation to every layer
+of one model so the aggregate's null is right.
 
 References
 ----------
@@ -45,7 +45,6 @@ representation hypothesis", ICML 2026 (null calibration; reference package
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -314,38 +313,9 @@ def calibrate(prepared, n: int, n_permutations: int, *, alpha: float = 0.05, bes
     return calibrate_scores(prepared.value, null, alpha=alpha, best=best, higher_is_better=higher_is_better)
 
 
-AGGREGATES = ("max", "mean")
-
-
-def calibrate_aggregate(grid, n: int, n_permutations: int, *, agg: str = "max", alpha: float = 0.05,
-                        best: float = 1.0, higher_is_better: bool = True, seed: int = 0) -> Calibration:
-    """Calibrate the maximum (best) or mean of a rows × cols grid of Prepared scores.
-
-    One permutation of the rows is applied to *every* column model's layer at once, so the
-    null is that of the aggregate (searching many layer pairs for the best one is paid for).
-    Cells whose value is None (degenerate) are left out of the aggregate.
-    """
-    if agg not in AGGREGATES:
-        raise InputError(f"agg {agg!r}: expected one of {', '.join(AGGREGATES)}")
-    cells = [c for row in grid for c in row if c is not None and c.value is not None]
-    if not cells:
-        raise InputError("every cell of the matrix is degenerate: nothing to calibrate")
-    sign = 1.0 if higher_is_better else -1.0
-
-    def reduce(values) -> float:
-        v = sign * np.asarray(values, dtype=np.float64)
-        return sign * float(v.max() if agg == "max" else v.mean())
-
-    observed = reduce([c.value for c in cells])
-    null = null_scores(lambda p: reduce([c.shuffled(p) for c in cells]), n, n_permutations, seed)
-    res = calibrate_scores(observed, null, alpha=alpha, best=best, higher_is_better=higher_is_better)
-    return dataclasses.replace(res, method=f"null calibration of the {agg} over {len(cells)} cells: one shuffle "
-                                           "of B's rows applied to every layer, τ = (1 − α) quantile")
-
-
 __all__ = [
     "bootstrap", "bootstrap_sums", "bootstrap_weighted", "bootstrap_counts", "permutation_test",
     "percentile_interval", "PermutationResult", "group_count", "group_labels", "resample_indices",
     "make_estimate", "check_resamples", "check_alpha", "Calibration", "calibrate", "calibrate_scores",
-    "calibrate_aggregate", "null_scores", "permutations", "scheme_name", "AGGREGATES",
+    "null_scores", "permutations", "scheme_name",
 ]

@@ -1,5 +1,7 @@
 """Centred kernel alignment (CKA): linear (streamed, feature-space), RBF (chunked), debiased.
 
+:mod:`latentlab.analyze.matrix` builds layer × layer matrices on the same pieces.
+
 Linear CKA uses the feature-space identity ‖YcᵀXc‖²_F = ⟨vec(K̄), vec(L̄)⟩, so it needs only
 the float64 streaming (cross-)moments of the compute core: memory O(d²) whatever n. The RBF
 kernel is genuinely quadratic; it is computed in row blocks (the n × n kernels are never
@@ -49,19 +51,6 @@ class CKAResult(ResultMixin):
     calibration: stats.Calibration | None = None
     bootstrap: str | None = None
     permutation: str | None = None
-    kind: str = SIMILARITY
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class CKAMatrix(ResultMixin):
-    """CKA between every pair of inputs (symmetric, ones on the diagonal)."""
-
-    labels: list[str]
-    matrix: list[list[float]]
-    kernel: str
-    debiased: bool
-    n: int
     kind: str = SIMILARITY
     notes: list[str] = field(default_factory=list)
 
@@ -148,45 +137,6 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
                      sigma_frac=sigma_frac if kernel == "rbf" else None, p_value=p_value,
                      n_permutations=permutations, calibration=calibration, bootstrap=boot_scheme,
                      permutation=perm_scheme, notes=notes)
-
-
-def cka_matrix(inputs, *, labels=None, kernel: str = "linear", debiased: bool = False,
-               sigma_frac: float = 0.5, max_n: int = 10000, device="auto", dtype="float32") -> CKAMatrix:
-    """CKA between every pair of ``inputs`` (e.g. the layers of a network), all row-paired.
-
-    The linear kernel reads each input once per row block (one streaming pass accumulating
-    every cross-moment); the RBF kernel loads each input once and compares pairs in blocks.
-    """
-    if kernel not in KERNELS:
-        raise InputError(f"--kernel {kernel}: expected one of {', '.join(KERNELS)}")
-    embs = [as_embeddings(x, f"input {i}") for i, x in enumerate(inputs)]
-    if len(embs) < 2:
-        raise InputError("cka-matrix needs at least two inputs")
-    for e in embs[1:]:
-        require_paired(embs[0], e, "cka-matrix")
-    require_rows(embs[0], 4 if debiased else 2, "cka-matrix")
-    backend = as_backend(device, dtype)
-    labels = list(labels) if labels is not None else [e.name for e in embs]
-    k = len(embs)
-    mat = np.eye(k)
-    if kernel == "linear":
-        mom, ext = _stream(embs, backend, debiased)
-        for e, i in zip(embs, range(k)):
-            require_variance(float(torch.trace(mom.centered(i))), e, "CKA")
-        self_h = [_hsic_linear(mom, ext, i, i, debiased) for i in range(k)]
-        for i in range(k):
-            for j in range(i + 1, k):
-                mat[i, j] = mat[j, i] = _ratio(_hsic_linear(mom, ext, i, j, debiased), self_h[i], self_h[j])
-    else:
-        if embs[0].n > max_n:
-            raise InputError(f"RBF CKA holds n × n kernel blocks; {embs[0].n} rows exceed --max-n {max_n}")
-        xs = [load(e, backend) for e in embs]
-        for x, e in zip(xs, embs):
-            _check_rbf_variance(x, e)
-        for i in range(k):
-            for j in range(i + 1, k):
-                mat[i, j] = mat[j, i] = rbf_cka(xs[i], xs[j], sigma_frac=sigma_frac, debiased=debiased)
-    return CKAMatrix(labels=labels, matrix=mat.tolist(), kernel=kernel, debiased=debiased, n=embs[0].n)
 
 
 # --------------------------------------------------------------------------- linear kernel
@@ -397,5 +347,5 @@ def prepare_rbf_cka(x, y, *, sigma_frac: float = 0.5, debiased: bool = False, ba
     return Prepared(score(np.arange(x.shape[0])), score)
 
 
-__all__ = ["cka", "cka_matrix", "CKAResult", "CKAMatrix", "linear_cka", "rbf_cka", "linear_cka_bootstrap",
+__all__ = ["cka", "CKAResult", "linear_cka", "rbf_cka", "linear_cka_bootstrap",
            "prepare_linear_cka", "prepare_rbf_cka"]

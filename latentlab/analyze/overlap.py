@@ -32,8 +32,8 @@ from ..results import Estimate, ResultMixin
 from .. import stats
 from . import neighbors, shape
 from .prep import check_positive, load, require_variance
-from .subspace import (pca_basis, principal_angles, prepare_pwcca, prepare_svcca, pwcca_from_cov,
-                       rank_for_variance, svcca_from_cov)
+from .subspace import (cca_degenerate, numerical_rank, pca_basis, principal_angles, prepare_pwcca, prepare_svcca,
+                       pwcca_from_cov, rank_for_variance, svcca_from_cov)
 
 
 @dataclass(frozen=True)
@@ -85,15 +85,6 @@ def default_ranks(lx: np.ndarray, ly: np.ndarray, variance: float, d: int) -> tu
 def chance_overlap(ra: int, rb: int, d: int) -> float:
     """Expected mean cos² of the principal angles of independent random subspaces: max(r_A, r_B)/d."""
     return max(ra, rb) / float(d)
-
-
-def cca_degenerate(rank_x: int, rank_y: int, n: int, what: str) -> str | None:
-    """The reason a CCA-based similarity is meaningless for n rows, or None."""
-    forced = rank_x + rank_y - (n - 1)
-    if forced > 0:
-        return (f"{what} undefined: ranks {rank_x} + {rank_y} exceed the {n - 1} centred rows, so {forced} canonical "
-                "correlations are 1 by construction (n ≤ d); use more rows, fewer dimensions, or the calibrated score")
-    return None
 
 
 def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_variance: float = 0.99,
@@ -169,8 +160,7 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
     degenerate: dict[str, str] = {}
     if paired:
         dims = (rank_for_variance(lx, svcca_variance), rank_for_variance(ly, svcca_variance))
-        full_ranks = (np.linalg.matrix_rank(cxx, hermitian=True), np.linalg.matrix_rank(cyy, hermitian=True))
-        for name, (p, q) in (("svcca", dims), ("pwcca", full_ranks)):
+        for name, (p, q) in (("svcca", dims), ("pwcca", (numerical_rank(cxx), numerical_rank(cyy)))):
             reason = cca_degenerate(int(p), int(q), ea.n, name)
             if reason:
                 degenerate[name] = reason
@@ -249,4 +239,4 @@ def _bootstrap(x, y, full: dict, ranks, dims, *, same_dim, n_resamples, seed, le
     return {name: stats.make_estimate(full[name], r, level, scheme) for name, r in reps.items()}
 
 
-__all__ = ["overlap", "OverlapResult", "default_ranks", "chance_overlap", "cca_degenerate"]
+__all__ = ["overlap", "OverlapResult", "default_ranks", "chance_overlap"]

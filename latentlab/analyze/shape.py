@@ -98,7 +98,9 @@ def partial_whitening(c: np.ndarray, alpha: float) -> np.ndarray:
     """α I + (1 − α) C^{+1/2}: C's pseudo-inverse square root, truncated at RTOL × λ_max.
 
     Truncated directions keep only the α I part: the centred data has (numerically) nothing
-    there, so what multiplies it does not matter, but it must stay finite.
+    there, so what multiplies it does not matter, but it must stay finite. (netrep instead
+    clips eigenvalues at an absolute 1e-7, which depends on the data's scale; the two agree
+    wherever the spectrum stays above both thresholds.)
     """
     if alpha == 1.0:
         return np.eye(c.shape[0])  # exactly Procrustes, no eigen-rounding

@@ -111,6 +111,28 @@ def procrustes_from_cov(cxx, cyy, cxy) -> float:
     return float(np.arccos(np.clip(nuc / np.sqrt(np.trace(cxx) * np.trace(cyy)), -1.0, 1.0)))
 
 
+def cca_degenerate(rank_x: int, rank_y: int, n: int, what: str) -> str | None:
+    """The reason a CCA-based similarity is meaningless for n rows, or None.
+
+    n centred rows span at most n − 1 dimensions; two subspaces of that span whose ranks add
+    up to more than n − 1 intersect in rank_x + rank_y − (n − 1) dimensions, and each shared
+    direction is a canonical correlation of exactly 1 whatever the data.
+    """
+    rank_x, rank_y = min(rank_x, n - 1), min(rank_y, n - 1)
+    forced = rank_x + rank_y - (n - 1)
+    if forced > 0:
+        return (f"{what} undefined: ranks {rank_x} + {rank_y} exceed the {n - 1} centred rows, so {forced} canonical "
+                "correlations are 1 by construction (n ≤ d); use more rows or fewer dimensions"
+                + (" (a lower --variance)" if what == "svcca" else ""))
+    return None
+
+
+def numerical_rank(cov: np.ndarray) -> int:
+    """Rank of a covariance at the tolerance every inverse here uses (RTOL × largest eigenvalue)."""
+    vals = np.linalg.eigvalsh(cov)
+    return int((vals > RTOL * max(vals.max(), 0.0)).sum())
+
+
 # --------------------------------------------------------------------------- permutation nulls
 def _centred(x: torch.Tensor) -> torch.Tensor:
     x = torch.as_tensor(x).to(torch.float64)
@@ -124,6 +146,9 @@ def prepare_svcca(x, y, dims: tuple[int, int]) -> Prepared:
     moves: each null score is one (r_x × r_y) product and a small SVD.
     """
     xc, yc = _centred(x), _centred(y)
+    reason = cca_degenerate(dims[0], dims[1], xc.shape[0], "svcca")
+    if reason:
+        return Prepared(None, lambda perm: float("nan"), [reason])
     vx = torch.as_tensor(pca_basis((xc.T @ xc).cpu().numpy())[1][:, : dims[0]].copy(), device=xc.device)
     vy = torch.as_tensor(pca_basis((yc.T @ yc).cpu().numpy())[1][:, : dims[1]].copy(), device=yc.device)
     xr, yr = xc @ vx, yc @ vy
@@ -152,6 +177,9 @@ def prepare_pwcca(x, y, *, backend=None) -> Prepared:
     xc, yc = _centred(x), _centred(y)
     d = max(xc.shape[0] - 1, 1)
     cxx, cyy = (xc.T @ xc).cpu().numpy() / d, (yc.T @ yc).cpu().numpy() / d
+    reason = cca_degenerate(numerical_rank(cxx), numerical_rank(cyy), xc.shape[0], "pwcca")
+    if reason:
+        return Prepared(None, lambda perm: float("nan"), [reason])
 
     def score(perm) -> float:
         cxy = (xc.T @ yc[torch.as_tensor(perm, device=yc.device)]).cpu().numpy() / d
@@ -161,4 +189,5 @@ def prepare_pwcca(x, y, *, backend=None) -> Prepared:
 
 
 __all__ = ["principal_angles", "canonical", "pwcca_from_cov", "svcca_from_cov", "procrustes_from_cov",
-           "pca_basis", "rank_for_variance", "prepare_svcca", "prepare_svcca_xy", "prepare_pwcca"]
+           "pca_basis", "rank_for_variance", "prepare_svcca", "prepare_svcca_xy", "prepare_pwcca",
+           "cca_degenerate", "numerical_rank"]

@@ -1,17 +1,26 @@
-"""CLI commands for the analyze part: uniformity, cka, cka-matrix, overlap, spectrum."""
+"""CLI commands for the analyze part: uniformity, cka, overlap, spectrum (similarity_cmd: similarity, cka-matrix)."""
 from __future__ import annotations
 
 import click
 
-from ..analyze.cka import cka, cka_matrix
-from ..analyze.spectrum import spectrum
+from ..analyze.cka import cka
 from ..analyze.overlap import overlap
+from ..analyze.spectrum import spectrum
 from ..analyze.uniformity import uniformity
 from .main import cli, common_options
-from .render import emit_json, fmt, table
+from .render import calibration_cells, emit_json, fmt, table
 
-BOOT_HELP = "Percentile-bootstrap 95% intervals from N resamples of the rows (seeded by --seed)."
+BOOT_HELP = ("95% intervals from N resamples of the rows (seeded by --seed), median-centred on the estimate; "
+             "the output names the scheme.")
 PERM_HELP = "Permutation p-value from N shufflings of B's rows (null: unrelated pairing)."
+CAL_HELP = ("Null-calibrated score from N shufflings of B's rows (Gröger, Wen & Brbić 2026): τ = (1 − α) "
+            "quantile of observed and null scores, calibrated = clamp((s − τ)/(s_max − τ), 0, 1), add-one p-value.")
+ALPHA_HELP = "Significance level α of the calibration threshold τ, in (0, 1)."
+
+
+def calibration_options(func):
+    func = click.option("--alpha", type=float, default=0.05, show_default=True, help=ALPHA_HELP)(func)
+    return click.option("--calibrate", type=click.IntRange(1), metavar="K", help=CAL_HELP)(func)
 
 
 def _rows(res, reading: dict) -> str:
@@ -78,8 +87,9 @@ def uniformity_cmd(a, b, t, alpha, sample, bootstrap, opts):
 @click.option("--sample", type=click.IntRange(2), help="RBF only: use N rows drawn at random (seeded).")
 @click.option("--bootstrap", type=click.IntRange(1), metavar="N", help=BOOT_HELP)
 @click.option("--permutations", type=click.IntRange(1), metavar="N", help=PERM_HELP)
+@calibration_options
 @common_options
-def cka_cmd(a, b, kernel, sigma_frac, debiased, max_n, sample, bootstrap, permutations, opts):
+def cka_cmd(a, b, kernel, sigma_frac, debiased, max_n, sample, bootstrap, permutations, calibrate, alpha, opts):
     """Centred kernel alignment of row-paired A and B (Kornblith et al. 2019).
 
     A similarity in [0, 1]: 1 = identical up to rotation and isotropic scaling. Linear CKA
@@ -89,45 +99,19 @@ def cka_cmd(a, b, kernel, sigma_frac, debiased, max_n, sample, bootstrap, permut
     Example:
       latentlab cka layer6.npy layer7.npy --bootstrap 1000 --permutations 1000
       latentlab cka a.npy b.npy --kernel rbf --sigma-frac 0.5 --debiased --json
+      latentlab cka img.npy txt.npy --calibrate 200
     """
     res = cka(a, b, kernel=kernel, debiased=debiased, sigma_frac=sigma_frac, max_n=max_n, sample=sample,
-              bootstrap=bootstrap, permutations=permutations, seed=opts.seed, device=opts.device, dtype=opts.dtype)
+              bootstrap=bootstrap, permutations=permutations, calibrate=calibrate, alpha=alpha, seed=opts.seed,
+              device=opts.device, dtype=opts.dtype)
     if opts.json:
         return emit_json(res)
     name = f"{'debiased ' if debiased else ''}{kernel} CKA" + (f" (σ = {sigma_frac} × median distance)" if kernel == "rbf" else "")
     reading = {"cka": "similarity in [0, 1]; 1 = same up to rotation and scale",
                "p_value": "one-sided, null of unrelated pairing; small = related"}
+    extra = calibration_cells({"cka": res.calibration} if res.calibration else {})
     click.echo(f"{name}   A: {a} ({res.n} × {res.dim_a})   B: {b} ({res.n} × {res.dim_b})\n\n"
-               + _rows(res, reading) + _footer(res))
-
-
-@cli.command("cka-matrix")
-@click.argument("files", nargs=-1, required=True)
-@click.option("--kernel", type=click.Choice(["linear", "rbf"]), default="linear", show_default=True,
-              help="linear: one streaming pass over all files. rbf: each file loaded once, chunked.")
-@click.option("--sigma-frac", type=float, default=0.5, show_default=True, help="RBF bandwidth (fraction of the median distance).")
-@click.option("--debiased", is_flag=True, help="Unbiased HSIC estimator (Song et al. 2012).")
-@click.option("--max-n", type=click.IntRange(2), default=10000, show_default=True, help="RBF row limit.")
-@common_options
-def cka_matrix_cmd(files, kernel, sigma_frac, debiased, max_n, opts):
-    """CKA between every pair of FILES (e.g. the layers of a network), all row-paired.
-
-    Linear CKA reads each file once per row block, not once per pair. Similarity: 1 on the
-    diagonal, higher = more similar.
-
-    \b
-    Example:
-      latentlab cka-matrix layer0.npy layer1.npy layer2.npy layer3.npy
-      latentlab cka-matrix hidden.npz::l0 hidden.npz::l1 hidden.npz::l2 --json
-    """
-    res = cka_matrix(files, kernel=kernel, debiased=debiased, sigma_frac=sigma_frac, max_n=max_n,
-                     device=opts.device, dtype=opts.dtype)
-    if opts.json:
-        return emit_json(res)
-    short = [str(i) for i in range(len(res.labels))]
-    rows = [[f"{i}: {lab}", *row] for i, (lab, row) in enumerate(zip(res.labels, res.matrix))]
-    click.echo(f"{'debiased ' if debiased else ''}{kernel} CKA matrix (similarity, 1 = identical), n = {res.n}\n\n"
-               + table(rows, ["input", *short]))
+               + _rows(res, reading) + _footer(res, extra))
 
 
 @cli.command("overlap")
@@ -138,13 +122,17 @@ def cka_matrix_cmd(files, kernel, sigma_frac, debiased, max_n, opts):
               help="Without --rank: the fewest directions holding this fraction of the variance.")
 @click.option("--k", "k", type=click.IntRange(1), default=10, show_default=True, help="Neighbours for mutual k-NN.")
 @click.option("--bootstrap", type=click.IntRange(1), metavar="N", help=BOOT_HELP)
-@click.option("--permutations", type=click.IntRange(1), metavar="N", help=PERM_HELP + " For svcca and mutual_knn.")
+@click.option("--permutations", type=click.IntRange(1), metavar="N", help=PERM_HELP + " For svcca, pwcca, mutual_knn.")
+@calibration_options
 @common_options
-def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, opts):
+def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, calibrate, alpha, opts):
     """Subspace overlap of A and B: principal angles between their top PCA subspaces and, for
     row-paired inputs, SVCCA, PWCCA, angular Procrustes distance and mutual k-NN.
 
-    Warns when n ≤ d, where CCA-based measures are degenerate.
+    Every score comes with its chance value: overlap_chance (random subspaces of the same
+    ranks), mutual_knn_chance = k/(n − 1), and with --calibrate the null-calibrated svcca,
+    pwcca and mutual_knn. The default ranks keep r_A + r_B ≤ d (larger ranks force angles
+    to 0); SVCCA/PWCCA are null with the reason when the ranks exceed the rows (n ≤ d).
 
     \b
     Example:
@@ -152,17 +140,20 @@ def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, opts):
       latentlab overlap a.npy b.npy --rank 20 --bootstrap 200 --permutations 200 --json
     """
     res = overlap(a, b, rank=rank, variance=variance, k=k, bootstrap=bootstrap, permutations=permutations,
-                  seed=opts.seed, device=opts.device, dtype=opts.dtype)
+                  calibrate=calibrate, alpha=alpha, seed=opts.seed, device=opts.device, dtype=opts.dtype)
     if opts.json:
         out = res.to_dict()
         out.update({f"p_value_{m}": p for m, p in res.p_values.items()})
         return emit_json(out)
     reading = {"overlap": "mean cos² of principal angles; similarity, 1 = same subspace",
+               "overlap_chance": f"overlap of random subspaces of ranks {res.rank_a}/{res.rank_b}: max(r)/d",
+               "forced_zero_angles": "angles that r_A + r_B > d forces to 0 whatever the data",
                "grassmann_distance": "‖θ‖₂ of principal angles; distance, 0 = same subspace",
                "svcca": "mean canonical correlation of the 99%-variance PCA parts; similarity",
                "pwcca": "projection-weighted mean canonical correlation; similarity",
                "procrustes_distance": "angular shape distance (radians, 0..π/2); distance",
-               "mutual_knn": "mean shared fraction of k nearest neighbours; similarity"}
+               "mutual_knn": "mean shared fraction of k nearest neighbours; similarity",
+               "mutual_knn_chance": "mutual_knn of unrelated sets: k/(n − 1)"}
     head = f"overlap   A: {a} ({res.n_a} rows)   B: {b} ({res.n_b} rows)   ranks {res.rank_a} / {res.rank_b}"
     extra = []
     if res.principal_angles is not None:
@@ -170,7 +161,10 @@ def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, opts):
         more = " …" if len(res.principal_angles) > 10 else ""
         extra.append(f"principal angles (radians, ascending): {shown}{more}")
     extra += [f"p_value {m}: {fmt(p)}" for m, p in res.p_values.items()]
-    click.echo(head + "\n\n" + _rows(res, reading) + _footer(res, extra))
+    extra += calibration_cells(res.calibration)
+    undefined = [m for m in ("svcca", "pwcca") if res.paired and getattr(res, m) is None]
+    extra += [f"{m}: — (undefined for this input, see note)" for m in undefined]
+    click.echo(head + f"   ({res.rank_rule})\n\n" + _rows(res, reading) + _footer(res, extra))
 
 
 @cli.command("spectrum")
@@ -202,4 +196,4 @@ def spectrum_cmd(a, top, k, hubness, bootstrap, opts):
                + _footer(res, [f"explained variance of the top {len(res.explained_variance)} components: {ev}"]))
 
 
-__all__ = ["uniformity_cmd", "cka_cmd", "cka_matrix_cmd", "overlap_cmd", "spectrum_cmd"]
+__all__ = ["uniformity_cmd", "cka_cmd", "overlap_cmd", "spectrum_cmd", "calibration_options"]

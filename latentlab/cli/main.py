@@ -74,7 +74,7 @@ def common_options(func):
             try:
                 return func(*args, opts=opts, **kwargs)
             except InputError as exc:
-                _fail(debug, f"error: {_one_line(exc)}", 2)
+                _fail(debug, f"error: {_as_flag(_one_line(exc))}", 2)
             except (MemoryError, KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
                 raise
             except Exception as exc:  # a bug or an unforeseen input: still one line by default
@@ -83,6 +83,19 @@ def common_options(func):
                 _show_warnings(caught)
 
     return wrapper
+
+
+def _as_flag(message: str) -> str:
+    """The library names Python arguments ("alpha 1.5: …"); the CLI user sees the flag ("--alpha 1.5: …")."""
+    ctx = click.get_current_context(silent=True)
+    head = message.split(" ", 1)[0]
+    if ctx is None or not head.isidentifier():
+        return message
+    for param in ctx.command.params:
+        if isinstance(param, click.Option) and param.name == head:
+            flag = max(param.opts, key=len)
+            return flag + message[len(head):]
+    return message
 
 
 def _one_line(exc: BaseException) -> str:

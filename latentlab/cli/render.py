@@ -26,6 +26,17 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str] | None = None) -
     return "\n".join(lines)
 
 
+def calibration_cells(calibrations: dict) -> list[str]:
+    """One line per calibrated score: the score, what chance gives, and the calibrated value."""
+    lines = []
+    for name, cal in calibrations.items():
+        if cal is not None:
+            lines.append(f"calibrated {name}: {fmt(cal.calibrated)}   (score {fmt(cal.value)}, chance τ = {fmt(cal.tau)} "
+                         f"at α = {cal.alpha:g}, null mean {fmt(cal.null_mean)}, p = {fmt(cal.p_value)}, "
+                         f"{cal.n_permutations} shuffles)")
+    return lines
+
+
 def echo_notes(notes: Iterable[str]) -> None:
     for note in notes:
         click.echo(f"note: {note}")

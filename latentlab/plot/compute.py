@@ -24,7 +24,7 @@ def umap_figure(a, b, *, method="umap", max_points=10_000, seed=0, name_a=None, 
 
 
 def cka_figure(inputs, *, labels=None, device="auto", dtype="float32", **_):
-    from ..analyze.cka import cka_matrix
+    from ..analyze.matrix import cka_matrix
 
     res = cka_matrix(inputs, labels=labels, device=device, dtype=dtype)
     return draw_cka_heatmap(np.asarray(res.matrix), res.labels, title=f"Linear CKA, n = {res.n}"), res.to_dict()

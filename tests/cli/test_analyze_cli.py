@@ -66,11 +66,14 @@ def test_overlap_and_spectrum(cli, files):
     assert "effective_rank" in cli("spectrum", files["x"]).stdout
 
 
-def test_overlap_warns_when_n_below_d(cli, files, tmp_path):
+def test_overlap_shows_degenerate_cca_as_undefined_with_the_reason(cli, files, tmp_path):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "w1.npy", rng.normal(size=(20, 30))), np.save(tmp_path / "w2.npy", rng.normal(size=(20, 30)))
     res = cli("overlap", tmp_path / "w1.npy", tmp_path / "w2.npy")
-    assert res.exit_code == 0 and "warning:" in res.stderr and "n ≤ d" in res.stderr
+    assert res.exit_code == 0 and "pwcca: — (undefined" in res.stdout and "by construction (n ≤ d)" in res.stdout
+    assert not re.search(r"^pwcca\s+\d", res.stdout, re.M)  # never a headline number
+    out = cli.json("overlap", tmp_path / "w1.npy", tmp_path / "w2.npy")
+    assert out["pwcca"] is None and out["svcca"] is None and any("pwcca undefined" in n for n in out["notes"])
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,0 +1,189 @@
+"""Layer × layer matrices: CKA streamed over many files, and any registered measure rows × cols.
+
+:func:`cka_matrix` is the fast path for the classic square CKA heatmap — the linear kernel
+reads each file once per row block, whatever n. :func:`similarity_matrix` compares the layers
+of one model (rows) with those of another (cols) under any paired measure of
+:mod:`latentlab.analyze.registry`, with per-cell intervals and null calibration. The
+calibration of the aggregate (the best or mean cell) applies one permutation of the rows to
+*every* column layer at once (Gröger, Wen & Brbić 2026, Algorithm 2), so "the best of 144
+layer pairs" is compared with the best of 144 null pairs, not with one.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..compute import as_backend
+from ..errors import InputError
+from ..io import as_embeddings, require_paired, require_rows
+from ..results import ResultMixin
+from .. import stats
+from . import registry
+from .cka import KERNELS, _check_rbf_variance, _hsic_linear, _ratio, _stream, rbf_cka
+from .compare import check_metrics, constant_reason, interval, measure_params
+from .prep import SIMILARITY, check_positive, load, require_variance
+
+@dataclass(frozen=True)
+class CKAMatrix(ResultMixin):
+    """CKA between every pair of inputs (symmetric, ones on the diagonal)."""
+
+    labels: list[str]
+    matrix: list[list[float]]
+    kernel: str
+    debiased: bool
+    n: int
+    kind: str = SIMILARITY
+    notes: list[str] = field(default_factory=list)
+
+
+
+
+def cka_matrix(inputs, *, labels=None, kernel: str = "linear", debiased: bool = False,
+               sigma_frac: float = 0.5, max_n: int = 10000, device="auto", dtype="float32") -> CKAMatrix:
+    """CKA between every pair of ``inputs`` (e.g. the layers of a network), all row-paired.
+
+    The linear kernel reads each input once per row block (one streaming pass accumulating
+    every cross-moment); the RBF kernel loads each input once and compares pairs in blocks.
+    """
+    if kernel not in KERNELS:
+        raise InputError(f"--kernel {kernel}: expected one of {', '.join(KERNELS)}")
+    embs = [as_embeddings(x, f"input {i}") for i, x in enumerate(inputs)]
+    if len(embs) < 2:
+        raise InputError("cka-matrix needs at least two inputs")
+    for e in embs[1:]:
+        require_paired(embs[0], e, "cka-matrix")
+    require_rows(embs[0], 4 if debiased else 2, "cka-matrix")
+    backend = as_backend(device, dtype)
+    labels = list(labels) if labels is not None else [e.name for e in embs]
+    k = len(embs)
+    mat = np.eye(k)
+    if kernel == "linear":
+        mom, ext = _stream(embs, backend, debiased)
+        for e, i in zip(embs, range(k)):
+            require_variance(float(torch.trace(mom.centered(i))), e, "CKA")
+        self_h = [_hsic_linear(mom, ext, i, i, debiased) for i in range(k)]
+        for i in range(k):
+            for j in range(i + 1, k):
+                mat[i, j] = mat[j, i] = _ratio(_hsic_linear(mom, ext, i, j, debiased), self_h[i], self_h[j])
+    else:
+        if embs[0].n > max_n:
+            raise InputError(f"RBF CKA holds n × n kernel blocks; {embs[0].n} rows exceed --max-n {max_n}")
+        xs = [load(e, backend) for e in embs]
+        for x, e in zip(xs, embs):
+            _check_rbf_variance(x, e)
+        for i in range(k):
+            for j in range(i + 1, k):
+                mat[i, j] = mat[j, i] = rbf_cka(xs[i], xs[j], sigma_frac=sigma_frac, debiased=debiased)
+    return CKAMatrix(labels=labels, matrix=mat.tolist(), kernel=kernel, debiased=debiased, n=embs[0].n)
+
+
+@dataclass(frozen=True)
+class SimilarityMatrix(ResultMixin):
+    """A measure between every row layer and every column layer (None where degenerate)."""
+
+    metric: str
+    direction: str
+    row_labels: list[str]
+    col_labels: list[str]
+    matrix: list[list]
+    n: int
+    params: dict
+    calibrated: list[list] | None = None
+    aggregate: dict = field(default_factory=dict)
+    bootstrap: str | None = None
+    symmetric: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: dict | None = None,
+                      row_labels=None, col_labels=None, calibrate: int | None = None, alpha: float = 0.05,
+                      bootstrap: int | None = None, seed: int = 0, level: float = 0.95,
+                      device="auto", dtype="float32") -> SimilarityMatrix:
+    """``metric`` between every input of ``rows`` and every input of ``cols`` (all row-paired).
+
+    Without ``cols`` the matrix is square over ``rows`` (cells i < j computed once; the
+    diagonal is the best score). ``calibrate`` K adds per-cell calibrated scores and the
+    calibrated best (max for similarities, min for distances) and mean cell, from one null
+    in which each permutation shuffles every column layer the same way.
+    ``bootstrap`` N gives each cell a 95 % interval (scheme as :func:`latentlab.analyze.compare.similarity`).
+    """
+    (measure,) = check_metrics([metric])
+    p = measure_params(measure, {measure.name: dict(params or {})})
+    backend = as_backend(device, dtype)
+    calibrate = check_positive(calibrate, "calibrate", integer=True)
+    bootstrap = check_positive(bootstrap, "bootstrap", integer=True)
+    if calibrate:
+        alpha = stats.check_alpha(alpha)
+    symmetric = cols is None
+    r_embs = [as_embeddings(x, f"rows[{i}]") for i, x in enumerate(rows)]
+    c_embs = r_embs if symmetric else [as_embeddings(x, f"cols[{i}]") for i, x in enumerate(cols)]
+    if len(r_embs) < (2 if symmetric else 1) or not c_embs:
+        raise InputError("similarity_matrix needs at least two inputs (or one row and one column input)")
+    for e in r_embs[1:] + list(c_embs):
+        require_paired(r_embs[0], e, "the matrix")
+    require_rows(r_embs[0], 4, "the matrix")
+    rl = list(row_labels) if row_labels is not None else [e.name for e in r_embs]
+    cl = rl if symmetric else (list(col_labels) if col_labels is not None else [e.name for e in c_embs])
+    xs = [load(e, backend) for e in r_embs]
+    ys = xs if symmetric else [load(e, backend) for e in c_embs]
+    notes = [r for x, e in zip(xs + ([] if symmetric else ys), r_embs + ([] if symmetric else c_embs))
+             if (r := constant_reason(x, e.name))]
+    bad = {id(x) for x, e in zip(xs + ys, r_embs + list(c_embs)) if constant_reason(x, e.name)}
+    n_r, n_c = len(xs), len(ys)
+    mat: list[list] = [[None] * n_c for _ in range(n_r)]
+    preps: list[list] = [[None] * n_c for _ in range(n_r)]
+    for i in range(n_r):
+        for j in range(n_c):
+            if symmetric and j <= i:
+                if j == i:
+                    mat[i][j] = None if id(xs[i]) in bad else measure.best
+                continue
+            if id(xs[i]) in bad or id(ys[j]) in bad:
+                continue
+            preps[i][j] = measure.prepare(xs[i], ys[j], backend=backend, **p)
+            notes += preps[i][j].notes
+            value = preps[i][j].value
+            if bootstrap and value is not None:
+                value = interval(measure, xs[i], ys[j], p, value, bootstrap, seed=seed, level=level, backend=backend)
+            mat[i][j] = value
+            if symmetric:
+                mat[j][i] = value
+    calibrated, aggregate, scheme = None, {}, None
+    if bootstrap:
+        scheme = next((v.method for row in mat for v in row if hasattr(v, "method")), None)
+    if calibrate:
+        calibrated, aggregate = _calibrate(preps, measure, r_embs[0].n, calibrate, alpha, seed, symmetric)
+    return SimilarityMatrix(metric=measure.name, direction=measure.direction, row_labels=rl, col_labels=cl,
+                            matrix=mat, n=r_embs[0].n, params={**measure.params, **p}, calibrated=calibrated,
+                            aggregate=aggregate, bootstrap=scheme, symmetric=symmetric, notes=notes)
+
+
+def _calibrate(preps, measure, n, n_permutations, alpha, seed, symmetric):
+    """Per-cell and aggregate calibration from one shared set of permutations."""
+    cells = [(i, j) for i, row in enumerate(preps) for j, c in enumerate(row) if c is not None and c.value is not None]
+    if not cells:
+        raise InputError("every cell of the matrix is degenerate: nothing to calibrate")
+    null = np.empty((n_permutations, len(cells)))
+    for b, perm in enumerate(stats.permutations(n, n_permutations, seed)):
+        null[b] = [preps[i][j].shuffled(perm) for i, j in cells]
+    kw = dict(alpha=alpha, best=measure.best, higher_is_better=measure.higher_is_better)
+    calibrated: list[list] = [[None] * len(preps[0]) for _ in preps]
+    for c, (i, j) in enumerate(cells):
+        calibrated[i][j] = stats.calibrate_scores(preps[i][j].value, null[:, c], **kw)
+        if symmetric:
+            calibrated[j][i] = calibrated[i][j]
+    obs = np.array([preps[i][j].value for i, j in cells])
+    best = np.max if measure.higher_is_better else np.min
+    aggregate = {}
+    for agg, fn in (("best", best), ("mean", np.mean)):
+        res = stats.calibrate_scores(float(fn(obs)), fn(null, axis=1), **kw)
+        aggregate[agg] = dataclasses.replace(res, method=(
+            f"null calibration of the {agg} of {len(cells)} cells: each permutation shuffles B's rows in every "
+            "column layer at once, τ = (1 − α) quantile of observed ∪ null"))
+    return calibrated, aggregate
+
+
+__all__ = ["cka_matrix", "CKAMatrix", "similarity_matrix", "SimilarityMatrix"]
