@@ -46,6 +46,8 @@ from .prep import Prepared, check_positive, load, pair
 #: Whether dCor is unchanged when one input is transformed (every row alike).
 INVARIANCES = {"rotation": True, "isotropic_scale": True, "translation": True, "invertible_linear": False}
 
+_UNDEFINED = "distance correlation is undefined for a constant input"
+
 
 def distance_correlation(x, y, *, bias_corrected: bool = False, block: int = 2048, backend=None) -> float:
     """Distance correlation of row-paired ``x`` and ``y`` (see the module docstring).
@@ -76,7 +78,7 @@ def prepare_distcorr(x, y, *, bias_corrected: bool = False, block: int = 2048, b
     xt, yt = load(ea, backend), load(eb, backend)
     for t, e in ((xt, ea), (yt, eb)):
         if not bool((t != t[:1]).any()):  # exact: all rows identical
-            raise InputError(f"{e.name}: all rows are identical; distance correlation is undefined for a constant input")
+            raise InputError(f"{e.name}: all rows are identical; {_UNDEFINED}")
     # Distances do not depend on the origin; centring the columns first keeps the norms small,
     # so the Gram expansion ‖u‖² + ‖v‖² − 2u·v does not cancel for data far from the origin.
     xt, yt = xt - xt.mean(0), yt - yt.mean(0)
@@ -85,7 +87,7 @@ def prepare_distcorr(x, y, *, bias_corrected: bool = False, block: int = 2048, b
     ab, aa, bb = _centred_sums(xt, yt, rx, ry, bias_corrected, block, self_terms=True)
     for s, e in ((aa, ea), (bb, eb)):
         if not s > 0:  # dVar² = 0
-            raise InputError(f"{e.name}: zero distance variance; distance correlation is undefined for a constant input")
+            raise InputError(f"{e.name}: zero distance variance; {_UNDEFINED}")
 
     def shuffled(perm) -> float:
         p = _perm_tensor(perm, n, yt.device)
@@ -112,7 +114,9 @@ def _dist(x: torch.Tensor, sq: torch.Tensor, lo: int, hi: int, lo2: int, hi2: in
     d = d2.clamp_min_(0.0).sqrt_().to(torch.float64)
     if lo == lo2:
         # the expansion leaves ~eps·‖x‖² on the diagonal, whose square root (~1e-8‖x‖ in
-        # float64) is far above the rounding of genuine distances: set the known zeros
+        # float64) is far above the rounding of genuine distances: set the known zeros.
+        # Duplicated rows elsewhere keep that error; it is continuous in the data, so dCor
+        # moves by rounding only (no ranks here), unlike RSA which uses exact differences.
         d.fill_diagonal_(0.0)
     return d
 
@@ -167,7 +171,7 @@ def _perm_tensor(perm, n: int, device) -> torch.Tensor:
     perm = np.asarray(perm)
     if perm.shape != (n,) or not np.array_equal(np.sort(perm), np.arange(n)):
         raise InputError(f"perm: expected a permutation of range({n})")
-    return torch.as_tensor(perm, dtype=torch.int64, device=device)
+    return torch.as_tensor(np.ascontiguousarray(perm), dtype=torch.int64, device=device)
 
 
 __all__ = ["distance_correlation", "prepare_distcorr", "INVARIANCES"]

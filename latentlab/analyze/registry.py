@@ -74,7 +74,7 @@ def _shape_invariances(params: dict) -> frozenset:
 
 def _rsa_invariances(params: dict) -> frozenset:
     from .rsa import INVARIANCES as RSA_INV
-    return frozenset(RSA_INV[params.get("rdm", "correlation")])
+    return frozenset(k for k, holds in RSA_INV[params.get("rdm", "correlation")].items() if holds)
 
 
 _STD = frozenset({"rotation", "isotropic_scale", "translation"})
@@ -122,7 +122,7 @@ MEASURES: dict[str, Measure] = {m.name: m for m in [
             "latentlab.analyze.rsa:prepare_rsa", {"method": "spearman", "rdm": "correlation"}, quadratic=True),
     Measure("distance_correlation", SIMILARITY, (0.0, 1.0), _STD,
             "Székely, Rizzo & Bakirov, Ann. Statist. 35(6), 2007",
-            "distance correlation of the two sets (0 ⇔ independent, population)",
+            "distance correlation (0 ⇔ independent, population); bias_corrected: dCor², unbiased, can dip below 0",
             "latentlab.analyze.distcorr:prepare_distcorr", {"bias_corrected": False}, quadratic=True),
     Measure("shape", DISTANCE, (0.0, math.pi / 2), _shape_invariances,
             "Williams, Kunz, Kornblith & Linderman, Generalized Shape Metrics on Neural Representations, NeurIPS 2021",

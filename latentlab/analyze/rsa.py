@@ -3,9 +3,10 @@
 Each representation of the same n items gets a representational dissimilarity matrix (RDM);
 RSA correlates the two RDMs' upper triangles (pairs i < j) — by Spearman's rank correlation
 (default; average ranks for ties, as ``scipy.stats.rankdata``) or Pearson's correlation.
-Before ranking, dissimilarities equal to within ~2¹⁰ ulps of the largest are made to tie
-(:func:`snap`), so that mathematically tied entries (categorical model RDMs) tie in the
-ranks even when rounding made them differ; Pearson uses the values as computed.
+Ranking treats dissimilarities within a rounding tolerance of each other as tied
+(:func:`tie_tolerance`: 4(d + 16) ulps of the largest, ~1e-12 relative for d ≤ 1000), so that
+mathematically tied entries — a categorical model RDM — still tie when rounding made them
+differ by a few ulps; scipy, which ties only bitwise-equal values, can split such groups.
 
 RDM choices (``rdm``), one dissimilarity per pair of rows:
 
@@ -30,11 +31,12 @@ holds for every RDM):
   the same factor).
 * no RDM is invariant to a general invertible linear map (it distorts distances and angles).
 
-Cost: the upper triangles are held as float64 vectors of n(n−1)/2 entries (two of them,
-64 MB each at n = 4000, plus sort buffers for the ranks), so more than ``max_n`` rows are
-refused unless ``sample`` asks for a seeded row sample. The RDM itself is built in row blocks
-on the backend device; the dissimilarities are computed in the backend dtype, then kept and
-compared in float64.
+Precision and cost: RSA computes in **float64** on the backend's device whatever the backend
+dtype — in float32 the rounding of a dissimilarity (~d·1e-7 relative) exceeds the spacing of
+the n(n−1)/2 values, so ranks and ties would be rounding noise. The upper triangles are held as
+float64 vectors (two of them, 64 MB each at n = 4000, plus sort buffers for the ranks), so more
+than ``max_n`` rows are refused unless ``sample`` asks for a seeded row sample; the RDM itself
+is built in row strips (block × n), never as an n × n matrix.
 
 Reference
 ---------
@@ -42,8 +44,6 @@ Kriegeskorte, Mur & Bandettini, "Representational similarity analysis – connec
 branches of systems neuroscience", Frontiers in Systems Neuroscience 2:4, 2008.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
@@ -76,8 +76,8 @@ def rsa(x, y, *, method: str = "spearman", rdm: str = "correlation", max_n: int 
     rdm : ``"correlation"`` (default), ``"cosine"`` or ``"euclidean"`` dissimilarity.
     max_n : more rows than this are refused (quadratic memory) unless ``sample`` is given.
     sample : compute RSA on this many rows drawn without replacement (seeded by ``seed``).
-    backend : a :class:`~latentlab.compute.Backend`, or a device spec (``"auto"``, ``"cpu"``,
-        ``"cuda:N"``) computed in float64; default ``"auto"`` in float64.
+    backend : a :class:`~latentlab.compute.Backend` (its device is used; RSA always computes
+        in float64) or a device spec (``"auto"``, ``"cpu"``, ``"cuda:N"``); default ``"auto"``.
     """
     return prepare_rsa(x, y, method=method, rdm=rdm, max_n=max_n, sample=sample, seed=seed,
                        backend=backend).value
@@ -114,9 +114,8 @@ def prepare_rsa(x, y, *, method: str = "spearman", rdm: str = "correlation", max
     if n > max_n:
         raise InputError(f"RSA holds the n(n−1)/2 pairwise dissimilarities; {n} rows exceed max_n {max_n}: "
                          "pass sample=m or raise max_n")
-    eps = torch.finfo(backend.dtype).eps
-    za = _standardise(rdm_triangle(load(ea, backend, rows), rdm, name=ea.name), method, ea.name, rdm, eps)
-    zb = _standardise(rdm_triangle(load(eb, backend, rows), rdm, name=eb.name), method, eb.name, rdm, eps)
+    za = _standardise(rdm_triangle(load(ea, backend, rows), rdm, name=ea.name), method, ea, rdm)
+    zb = _standardise(rdm_triangle(load(eb, backend, rows), rdm, name=eb.name), method, eb, rdm)
     value = _clip(float(za @ zb))
 
     def shuffled(perm) -> float:
@@ -135,6 +134,7 @@ def rdm_upper(x, *, rdm: str = "correlation", backend=None) -> np.ndarray:
 
 def rdm_triangle(x: torch.Tensor, rdm: str, *, name: str = "input", block: int = _BLOCK) -> torch.Tensor:
     """The float64 upper triangle of the RDM of the rows of tensor ``x``, built in row strips."""
+    x = x.to(torch.float64)
     n = x.shape[0]
     if rdm == "correlation":
         # exact test (not a variance threshold): a constant row has no correlation with anything
@@ -150,58 +150,62 @@ def rdm_triangle(x: torch.Tensor, rdm: str, *, name: str = "input", block: int =
     for lo in range(0, n, block):
         hi = min(lo + block, n)
         # Coordinate differences, not the Gram expansion ‖u‖² + ‖v‖² − 2u·v (or 1 − u·v): the
-        # expansion cancels for near-identical rows and leaves rounding noise where the
-        # dissimilarity is 0, which would break the ties Spearman must see (duplicated items,
-        # categorical model RDMs). Equal inputs give bitwise-equal dissimilarities this way.
+        # expansion cancels for near-identical rows, leaving noise up to √eps relative where
+        # the dissimilarity is 0 — far above the tie tolerance, so duplicated items would
+        # not tie. Differences give exact zeros and errors of a few ulps per feature.
         d = torch.cdist(x[lo:hi], x[lo:], compute_mode="donot_use_mm_for_euclid_dist")
         if rdm != "euclidean":
             d = d.square_().mul_(0.5)  # unit rows: ‖u − v‖²/2 = 1 − u·v
-        vals = d[_upper_mask(hi - lo, n - lo, x.device)].to(torch.float64)
+        vals = d[_upper_mask(hi - lo, n - lo, x.device)]
         out[pos : pos + vals.numel()] = vals
         pos += vals.numel()
     return out
 
 
-def rankdata(v: torch.Tensor) -> torch.Tensor:
-    """1-based ranks of a 1-D tensor, ties given their average rank (``scipy.stats.rankdata``)."""
+def rankdata(v: torch.Tensor, tol: float = 0.0) -> torch.Tensor:
+    """1-based ranks of a 1-D tensor, ties given their average rank (``scipy.stats.rankdata``).
+
+    With ``tol`` > 0, sorted neighbours at most ``tol`` apart join one tie group (a group may
+    chain across several such gaps); ``tol`` = 0 is scipy's exact-equality grouping.
+    """
     sv, order = torch.sort(v)
-    _, counts = torch.unique_consecutive(sv, return_counts=True)
-    ends = torch.cumsum(counts, 0).to(torch.float64)
-    avg = ends - (counts.to(torch.float64) - 1.0) / 2.0  # mean of ranks end−count+1 … end
+    new = torch.ones(sv.shape, dtype=torch.bool, device=v.device)
+    new[1:] = (sv[1:] - sv[:-1]) > tol
+    group = torch.cumsum(new, 0) - 1
+    counts = torch.bincount(group).to(torch.float64)
+    avg = torch.cumsum(counts, 0) - (counts - 1.0) / 2.0  # mean of ranks end−count+1 … end
     ranks = torch.empty(v.shape, dtype=torch.float64, device=v.device)
-    ranks[order] = torch.repeat_interleave(avg, counts)
+    ranks[order] = avg[group]
     return ranks
 
 
-def snap(v: torch.Tensor, eps: float) -> torch.Tensor:
-    """``v`` rounded to a power-of-two grid of about 2¹⁰·eps × max|v| (eps of the compute dtype).
+def tie_tolerance(v: torch.Tensor, dim: int) -> float:
+    """Gap below which two float64 dissimilarities of ``dim``-column rows count as tied.
 
-    Mathematically equal dissimilarities need not be computed bitwise equal: the correlation
-    RDM of one-hot class labels, for instance, sums the same terms in different orders for
-    different class pairs and comes out a few ulps apart, which would turn a categorical
-    model RDM's ties into an arbitrary ranking and move Spearman's value well beyond rounding.
-    Rounding far above that noise (~2e-13 relative in float64) and far below any meaningful
-    difference restores the ties; continuous data are unaffected (a merge needs two distinct
-    dissimilarities within one grid step, and changes the ranks by at most that pair).
+    Mathematically equal dissimilarities need not come out bitwise equal: the RDM of one-hot
+    class labels sums the same terms in different orders for different class pairs, and
+    measured spreads grow like d/5 ulps (≈600 ulps at d = 3000 for the correlation RDM).
+    Ranking that noise would turn a categorical model RDM's ties into an arbitrary order and
+    move Spearman's value far beyond rounding. 4(d + 16) ulps of the largest value is ~20×
+    that spread, yet ~1e-12 relative for d ≤ 1000: distinct dissimilarities of real data are
+    practically never that close, and merging two such neighbours moves the ranks by ½.
     """
-    scale = float(v.abs().max())
-    if scale == 0.0:
-        return v
-    step = 2.0 ** math.ceil(math.log2(scale * 1024.0 * eps))  # power of two: v/step is exact
-    return torch.round(v / step) * step
+    return 4.0 * (dim + 16) * torch.finfo(torch.float64).eps * float(v.abs().max())
 
 
 # --------------------------------------------------------------------------- helpers
-def _standardise(v: torch.Tensor, method: str, name: str, rdm: str, eps: float) -> torch.Tensor:
+def _standardise(v: torch.Tensor, method: str, emb, rdm: str) -> torch.Tensor:
     """Centred, unit-norm (ranks of) ``v``: a Pearson correlation is then one dot product."""
+    tol = tie_tolerance(v, emb.dim)
+    if float(v.max() - v.min()) <= tol:
+        raise InputError(f"{emb.name}: every pairwise {rdm} dissimilarity is equal (constant RDM); RSA is undefined")
     if method == "spearman":
-        v = snap(v, eps)
-    if bool((v == v[0]).all()):
-        raise InputError(f"{name}: every pairwise {rdm} dissimilarity is equal (constant RDM); RSA is undefined")
-    if method == "spearman":
-        v = rankdata(v)
+        v = rankdata(v, tol)
     v = v - v.mean()
-    return v / v.norm()
+    norm = v.norm()
+    if not norm > 0:  # ties chained across the whole range
+        raise InputError(f"{emb.name}: all pairwise {rdm} dissimilarities tie (constant RDM); RSA is undefined")
+    return v / norm
 
 
 def _permuted_dot(za: torch.Tensor, zb: torch.Tensor, p: torch.Tensor, n: int, block: int = _BLOCK) -> float:
@@ -236,7 +240,7 @@ def _perm_tensor(perm, n: int, device) -> torch.Tensor:
     perm = np.asarray(perm)
     if perm.shape != (n,) or not np.array_equal(np.sort(perm), np.arange(n)):
         raise InputError(f"perm: expected a permutation of range({n})")
-    return torch.as_tensor(perm, dtype=torch.int64, device=device)
+    return torch.as_tensor(np.ascontiguousarray(perm), dtype=torch.int64, device=device)
 
 
 def _choice(value, name: str, options) -> None:
@@ -245,11 +249,14 @@ def _choice(value, name: str, options) -> None:
 
 
 def _backend(backend) -> Backend:
-    return backend if isinstance(backend, Backend) else as_backend(backend or "auto", "float64")
+    """The backend's device, in float64 (inputs are loaded in float64 too: see the module notes)."""
+    b = backend if isinstance(backend, Backend) else as_backend(backend or "auto", "float64")
+    return Backend(b.device, torch.float64, b.block_bytes)
 
 
 def _clip(r: float) -> float:
     return min(1.0, max(-1.0, r))  # a dot of unit vectors may overshoot ±1 by rounding
 
 
-__all__ = ["rsa", "prepare_rsa", "rdm_upper", "rdm_triangle", "rankdata", "snap", "INVARIANCES", "METHODS", "RDMS"]
+__all__ = ["rsa", "prepare_rsa", "rdm_upper", "rdm_triangle", "rankdata", "tie_tolerance",
+           "INVARIANCES", "METHODS", "RDMS"]

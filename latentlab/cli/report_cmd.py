@@ -15,6 +15,9 @@ def report_options(func):
         click.option("--sections", default=SECTION_KEYS, show_default=True, help="Comma list of sections to run."),
         click.option("--bootstrap", type=click.IntRange(0), default=200, show_default=True,
                      help="Bootstrap resamples for the confidence intervals (0 = none)."),
+        click.option("--calibrate", type=click.IntRange(0), default=100, show_default=True, metavar="K",
+                     help="Shufflings of B's rows for the null-calibrated CKA, SVCCA, PWCCA and mutual k-NN: "
+                          "chance τ and calibrated = clamp((s − τ)/(1 − τ), 0, 1) beside each score (0 = none)."),
         click.option("--projection", type=click.Choice(["pca", "umap"]), default="pca", show_default=True,
                      help="Joint 2-D view: exact PCA, or UMAP (slower; numba compiles on first use)."),
     ]):
@@ -32,15 +35,17 @@ def report_options(func):
 @click.option("--name-b", help="Display name of B.")
 @report_options
 @common_options
-def report_cmd(a, b, output, paired, name_a, name_b, markdown, sections, bootstrap, projection, opts):
+def report_cmd(a, b, output, paired, name_a, name_b, markdown, sections, bootstrap, calibrate, projection, opts):
     """Every analysis of A and B in one self-contained HTML report.
 
     Sections: modality gap (+ shift experiment), cosine similarities, uniformity/alignment,
-    CKA with bootstrap CIs, subspace overlap, spectra and hubness, retrieval both ways
+    CKA with bootstrap CIs and null calibration (--calibrate), subspace overlap with chance
+    values, spectra and hubness, retrieval both ways
     (with CSLS), and a stitching baseline (procrustes, lst, relative --center fitted on a
     random half of the pairs, evaluated on the other half against identity and a random
     rotation). Each has its figure, its numbers, how to read them, and the command that
-    reproduces them; sections that do not apply say why. --json prints all the numbers.
+    reproduces them; sections that do not apply say why. Degenerate values (e.g. PWCCA with
+    n ≤ d) are shown greyed as "undefined" with the reason, and are null in --json.
 
     \b
     Example:
@@ -51,7 +56,7 @@ def report_cmd(a, b, output, paired, name_a, name_b, markdown, sections, bootstr
 
     rep = build_report(a, b, name_a=name_a, name_b=name_b, paired=paired,
                        sections=[s.strip() for s in sections.split(",") if s.strip()], bootstrap=bootstrap,
-                       projection=projection, seed=opts.seed, device=opts.device, dtype=opts.dtype)
+                       calibrate=calibrate, projection=projection, seed=opts.seed, device=opts.device, dtype=opts.dtype)
     path = rep.write_html(output)
     if markdown:
         rep.write_markdown(markdown)

@@ -63,7 +63,8 @@ class Report:
 
 def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, paired: bool | None = None,
                  sections: list[str] | None = None, bootstrap: int = 200, projection: str = "pca",
-                 seed: int = 0, device="auto", dtype="float32", strict: bool = False) -> Report:
+                 calibrate: int = 100, seed: int = 0, device="auto", dtype="float32",
+                 strict: bool = False) -> Report:
     """Run every section on ``a`` and ``b`` (paths or arrays); see :mod:`.sections`.
 
     Parameters
@@ -72,9 +73,13 @@ def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, 
     sections : keys to run (default all): gap, similarities, uniformity, cka, overlap,
         spectrum, retrieval, stitching.
     projection : ``pca`` (exact, instant) or ``umap`` for the joint view.
+    calibrate : shufflings of B's rows for the null-calibrated CKA, SVCCA, PWCCA and mutual
+        k-NN (chance τ and calibrated value beside each score); 0 = none.
     strict : re-raise a section's failure instead of reporting it in that section.
     """
     t0 = time.perf_counter()
+    if isinstance(calibrate, bool) or int(calibrate) != calibrate or calibrate < 0:
+        raise InputError(f"calibrate {calibrate}: must be a whole number ≥ 0 (0 = no calibration)")
     spec_a = str(a) if isinstance(a, (str, Path)) else "A.npy"
     spec_b = str(b) if isinstance(b, (str, Path)) else "B.npy"
     ea, eb = as_embeddings(a, "A"), as_embeddings(b, "B")
@@ -90,7 +95,7 @@ def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, 
                   name_a=name_a or (display_name(spec_a) if isinstance(a, (str, Path)) else "A"),
                   name_b=name_b or (display_name(spec_b) if isinstance(b, (str, Path)) else "B"),
                   paired=paired, same_dim=ea.dim == eb.dim, seed=seed, device=device, dtype=dtype,
-                  bootstrap=bootstrap, projection=projection)
+                  bootstrap=bootstrap, projection=projection, calibrate=int(calibrate))
     done: list[Section] = []
     bar = progress([(k, f) for k, f in SECTIONS if k in wanted], desc="report", unit="section")
     for key, func in bar:
@@ -118,7 +123,8 @@ def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, 
     inputs = {"A": {"name": ctx.name_a, "spec": spec_a, "n": ea.n, "dim": ea.dim, "provenance": ea.provenance},
               "B": {"name": ctx.name_b, "spec": spec_b, "n": eb.n, "dim": eb.dim, "provenance": eb.provenance},
               "paired": paired}
-    settings = {"seed": seed, "device": str(device), "dtype": dtype, "bootstrap": bootstrap, "projection": projection}
+    settings = {"seed": seed, "device": str(device), "dtype": dtype, "bootstrap": bootstrap, "projection": projection,
+                "calibrate": int(calibrate)}
     return Report(inputs=inputs, sections=done, settings=settings, seconds=time.perf_counter() - t0)
 
 

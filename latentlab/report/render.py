@@ -4,7 +4,12 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
+import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ..plot.style import figure_bytes
 from ..results import Estimate, format_value
@@ -20,7 +25,16 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}td.num{font-variant-num
 .skipped{color:#8a5a00;background:#fff6e0;border-left:3px solid #E69F00;padding:.4rem .7rem}
 figure{margin:.8rem 0}figure img{max-width:100%;height:auto}pre{background:#f6f8fa;padding:.5rem .7rem;
 overflow-x:auto;font-size:.82rem}nav a{margin-right:.8rem}.note{color:#555;font-size:.85rem}
+th{white-space:nowrap}th.num{text-align:right}th[title]{cursor:help}td.text{color:#333;max-width:34rem}
+.reading p{margin:.25rem 0}td.chance,td.cal{font-variant-numeric:tabular-nums;text-align:right;color:#555}
+td.cal.strong{color:#1b1b1b}tr.undefined td{color:#999}td.undefined{font-style:italic;cursor:help}
+sup{font-size:.7em;line-height:0}.footnote{color:#777;font-size:.82rem;margin:.15rem 0}
 """
+
+#: how a value that is None (or not finite) reads in a table: never as a number
+UNDEFINED = "undefined"
+#: keys whose None means "not requested" (a method description, not a value): left out of the tables
+NOT_VALUES = ("notes", "permutation", "bootstrap")
 
 
 def flatten(numbers: dict, prefix: str = "") -> list[tuple[str, object]]:
@@ -28,7 +42,7 @@ def flatten(numbers: dict, prefix: str = "") -> list[tuple[str, object]]:
     rows: list[tuple[str, object]] = []
     for key, value in numbers.items():
         name = f"{prefix}{key}"
-        if value is None and key in ("notes", "permutation") or (isinstance(value, (list, dict)) and not value):
+        if value is None and key in NOT_VALUES or (isinstance(value, (list, dict)) and not value):
             continue
         if isinstance(value, Estimate) or not isinstance(value, (dict, list)):
             rows.append((name, value))
@@ -40,6 +54,98 @@ def flatten(numbers: dict, prefix: str = "") -> list[tuple[str, object]]:
         else:
             rows.append((name, ", ".join(format_value(v, 3) for v in value[:12]) + (" …" if len(value) > 12 else "")))
     return rows
+
+
+def is_undefined(value) -> bool:
+    """None, NaN or ±inf (also as an Estimate's value): a degenerate value, shown greyed, never as a number."""
+    if isinstance(value, Estimate):
+        value = value.value
+    if value is None:
+        return True
+    return isinstance(value, (float, np.floating)) and not math.isfinite(float(value))
+
+
+def undefined_reason(key: str, notes) -> tuple[str | None, str | None]:
+    """(reason, note) for an undefined ``key``: the first note whose leading clause names it.
+
+    A note belongs to a key when it starts with the key's name ("pwcca undefined: ranks …")
+    or its clause before the colon lists it ("svcca and pwcca undefined: …"); the dotted
+    key's last part counts too (``A.effective_rank`` ↔ "effective_rank …").
+    """
+    names = {key, re.sub(r"\[\d+\]$", "", key.rsplit(".", 1)[-1])}
+    for note in notes or ():
+        head, colon, rest = note.partition(":")
+        listed = re.split(r",\s*|\s+and\s+", re.sub(r"\s+(is|are)?\s*undefined$", "", head.strip()))
+        if colon and names & set(listed):
+            return rest.strip(), note
+        for name in names:
+            if re.match(rf"{re.escape(name)}\b", note):
+                return (note[len(name):].strip(" :") or note), note
+    return None, None
+
+
+@dataclass
+class Row:
+    """One quantity of a section's table, with its chance value and calibration when it has them."""
+
+    key: str
+    value: object
+    chance: object = None  # expected value without shared structure (``<key>_chance``)
+    cal: dict | None = None  # calibrated, tau, p_value, … (``calibration.<key>``)
+    reason: str | None = None  # why the value is undefined
+    note: str | None = None  # the section note the reason came from
+
+    @property
+    def undefined(self) -> bool:
+        return is_undefined(self.value)
+
+
+def table_rows(section) -> list[Row]:
+    """The rows of a section's table: ``flatten(numbers)`` with ``<key>_chance`` and
+    ``calibration.<key>`` moved beside ``<key>``, hidden keys dropped, and every undefined
+    value given its reason from the section's notes."""
+    numbers = dict(section.numbers)
+    cal = numbers.pop("calibration", None)
+    cal = {k: (c.to_dict() if hasattr(c, "to_dict") else c) for k, c in cal.items()} if isinstance(cal, dict) else {}
+    hidden = set(getattr(section, "hide", ()) or ())
+    flat = [(k, v) for k, v in flatten(numbers)
+            if k not in hidden and not any(k.startswith(h + ".") for h in hidden)]
+    values = {k for k, _ in flat}
+    rows = [Row(k, v) for k, v in flat if not (k.endswith("_chance") and k[: -len("_chance")] in values)]
+    by_key = {r.key: r for r in rows}
+    for k, v in flat:
+        if k.endswith("_chance") and k[: -len("_chance")] in by_key:
+            by_key[k[: -len("_chance")]].chance = v
+    leftover = {}
+    for name, c in cal.items():
+        if name in by_key and isinstance(c, dict):
+            by_key[name].cal = c
+        else:
+            leftover[name] = c
+    rows += [Row(k, v) for k, v in flatten({"calibration": leftover})] if leftover else []
+    for r in rows:
+        if r.undefined:
+            r.reason, r.note = undefined_reason(r.key, section.notes)
+    return rows
+
+
+def _columns(rows: list[Row]) -> dict[str, bool]:
+    return {"chance": any(r.chance is not None for r in rows), "cal": any(r.cal for r in rows)}
+
+
+def _cal_help(rows: list[Row]) -> str:
+    c = next((r.cal for r in rows if r.cal), {})
+    k, alpha = c.get("n_permutations"), c.get("alpha")
+    level = f"{1 - alpha:.0%}" if isinstance(alpha, (int, float)) else "(1 − α)"
+    return f"the {level} quantile of the score over {k or 'K'} shufflings of B's rows (unrelated pairs)"
+
+
+def _chance_cell(row: Row) -> str:
+    return "" if row.chance is None or is_undefined(row.chance) else format_value(row.chance)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def _png_b64(fig) -> str:
@@ -68,18 +174,86 @@ def render_html(report) -> str:
         if s.skipped:
             parts.append(f"<p class='skipped'>Skipped: {e(s.skipped)}</p></section>")
             continue
-        parts.append(f"<p class='reading'>{e(s.reading)}</p>")
+        lines = s.reading.split("\n")
+        parts.append(f"<p class='reading'>{e(lines[0])}</p>" if len(lines) == 1 else
+                     "<div class='reading'>" + "".join(f"<p>{e(x)}</p>" for x in lines) + "</div>")
         for fig in s.figures:
             width = fig.get_size_inches()[0] * 150  # a paper-column figure shows ~510 px wide
             parts.append(f"<figure><img alt='{e(s.title)} figure' style='width:{width:.0f}px' "
                          f"src='data:image/png;base64,{_png_b64(fig)}'></figure>")
-        parts.append("<table><tr><th>quantity</th><th>value</th></tr>")
-        parts += [f"<tr><td>{e(k)}</td><td class='num'>{e(format_value(v))}</td></tr>" for k, v in flatten(s.numbers)]
-        parts.append("</table><p>Reproduce:</p><pre><code>" + e("\n".join(s.commands)) + "</code></pre>")
-        parts += [f"<p class='note'>note: {e(n)}</p>" for n in s.notes]
+        parts += _html_table(s)
+        parts.append("<p>Reproduce:</p><pre><code>" + e("\n".join(s.commands)) + "</code></pre>")
+        shown = {r.note for r in table_rows(s) if r.note}
+        parts += [f"<p class='note'>note: {e(n)}</p>" for n in s.notes if n not in shown]
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _html_table(s) -> list[str]:
+    """A section's numbers as an HTML table; undefined values greyed with their reason as a footnote."""
+    e = html.escape
+    rows = table_rows(s)
+    cols = _columns(rows)
+    head = "<tr><th>quantity</th><th class='num'>value</th>"
+    if cols["chance"]:
+        head += ("<th class='num' title='expected value without shared structure (random subspaces, random "
+                 "neighbours)'>chance</th>")
+    if cols["cal"]:
+        head += (f"<th class='num' title='{e(_cal_help(rows))}'>chance τ</th>"
+                 "<th class='num' title='clamp((value − τ)/(best − τ), 0, 1): 0 = no better than chance, 1 = the "
+                 "best attainable'>calibrated</th><th class='num' title='add-one permutation p-value'>p</th>")
+    out = ["<table class='numbers'>", head + "</tr>"]
+    footnotes: dict[str, int] = {}
+    extra = (1 if cols["chance"] else 0) + (3 if cols["cal"] else 0)
+    for r in rows:
+        cells = [f"<td>{e(r.key)}</td>"]
+        if r.undefined:
+            mark = ""
+            if r.reason:
+                n = footnotes.setdefault(r.reason, len(footnotes) + 1)
+                mark = f"<sup>{n}</sup>"
+            title = r.reason or "no value for these inputs"
+            cells.append(f"<td class='num undefined' title='{e(title)}'>{UNDEFINED}{mark}</td>")
+        elif isinstance(r.value, str) and not (r.chance is not None or r.cal):
+            # text (a rule, a method, a list): left-aligned across the chance columns
+            span = f" colspan='{1 + extra}'" if extra else ""
+            out.append(f"<tr>{cells[0]}<td class='text'{span}>{e(r.value)}</td></tr>")
+            continue
+        else:
+            cells.append(f"<td class='num'>{e(format_value(r.value))}</td>")
+        if cols["chance"]:
+            cells.append(f"<td class='chance'>{e(_chance_cell(r))}</td>")
+        if cols["cal"]:
+            c = r.cal or {}
+            cells += [f"<td class='chance'>{e(format_value(c['tau']) if c else '')}</td>",
+                      f"<td class='cal strong'>{e(format_value(c['calibrated']) if c else '')}</td>",
+                      f"<td class='cal'>{e(format_value(c['p_value']) if c else '')}</td>"]
+        out.append(("<tr class='undefined'>" if r.undefined else "<tr>") + "".join(cells) + "</tr>")
+    out.append("</table>")
+    for reason, n in footnotes.items():
+        keys = ", ".join(r.key for r in rows if r.reason == reason)
+        out.append(f"<p class='footnote'><sup>{n}</sup> {e(keys)} {UNDEFINED}: {e(reason)}</p>")
+    return out
+
+
+def _md_table(s) -> list[str]:
+    rows = table_rows(s)
+    cols = _columns(rows)
+    head = ["quantity", "value"] + (["chance"] if cols["chance"] else []) + (
+        ["chance τ", "calibrated", "p"] if cols["cal"] else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        if r.undefined:
+            value = f"— ({UNDEFINED}: {r.reason})" if r.reason else f"— ({UNDEFINED})"
+        else:
+            value = format_value(r.value)
+        cells = [r.key, value] + ([_chance_cell(r)] if cols["chance"] else [])
+        if cols["cal"]:
+            c = r.cal or {}
+            cells += [format_value(c[k]) if c else "" for k in ("tau", "calibrated", "p_value")]
+        lines.append("| " + " | ".join(_md_cell(x) for x in cells) + " |")
+    return lines
 
 
 def render_markdown(report, figure_dir: Path | None = None, link_prefix: str = "") -> str:
@@ -92,7 +266,7 @@ def render_markdown(report, figure_dir: Path | None = None, link_prefix: str = "
         if s.skipped:
             lines += [f"*Skipped: {s.skipped}*", ""]
             continue
-        lines += [f"> {s.reading}", ""]
+        lines += ["\n>\n".join(f"> {line}" for line in s.reading.split("\n")), ""]
         if figure_dir is not None:
             from ..plot.style import save_figure
 
@@ -100,8 +274,9 @@ def render_markdown(report, figure_dir: Path | None = None, link_prefix: str = "
                 name = f"{s.key}{'' if i == 0 else i + 1}.png"
                 save_figure(fig, Path(figure_dir) / name)
                 lines += [f"![{s.title}]({link_prefix}{name})", ""]
-        lines += ["| quantity | value |", "| --- | --- |"]
-        lines += [f"| {k} | {format_value(v)} |" for k, v in flatten(s.numbers)]
+        lines += _md_table(s)
         lines += ["", "```sh", *s.commands, "```", ""]
-        lines += [f"note: {n}" for n in s.notes if "Traceback" not in n]
+        shown = {r.note for r in table_rows(s) if r.note}
+        notes = [f"note: {n}" for n in s.notes if "Traceback" not in n and n not in shown]
+        lines += [x for n in notes for x in (n, "")]
     return "\n".join(lines) + "\n"

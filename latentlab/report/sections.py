@@ -35,6 +35,8 @@ class Context:
     dtype: str = "float32"
     bootstrap: int = 200
     projection: str = "pca"
+    calibrate: int = 100  # shufflings of B's rows for null-calibrated scores (0 = none)
+    alpha: float = 0.05
 
     def cmd(self, *words: str) -> str:
         quoted = [shlex.quote(w) for w in words]
@@ -45,6 +47,14 @@ class Context:
     @property
     def boot(self) -> int | None:
         return self.bootstrap or None
+
+    @property
+    def cal(self) -> int | None:
+        return self.calibrate or None
+
+    @property
+    def cal_args(self) -> list[str]:
+        return ["--calibrate", str(self.calibrate)] if self.calibrate else []
 
     @property
     def kw(self) -> dict:
@@ -61,6 +71,8 @@ class Section:
     commands: list[str] = field(default_factory=list)
     skipped: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: dotted keys of ``numbers`` left out of the tables (still in JSON), e.g. parameters of absent values
+    hide: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         out = {"title": self.title, "reading": self.reading, "commands": self.commands}
@@ -75,6 +87,30 @@ class Section:
 
 def _value(x) -> float | None:
     return None if x is None else float(x.value if isinstance(x, Estimate) else x)
+
+
+def calibration_numbers(cal) -> dict:
+    """A :class:`~latentlab.stats.Calibration` as the report shows it (the value itself sits beside it)."""
+    return {"calibrated": cal.calibrated, "tau": cal.tau, "p_value": cal.p_value,
+            "n_permutations": cal.n_permutations, "alpha": cal.alpha}
+
+
+def _short(x: float) -> str:
+    return f"{x:.2f}" if abs(x) >= 0.1 or x == 0 else f"{x:.2g}"
+
+
+def capitalize(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def chance_words(label: str, value, cal, expected: float | None = None) -> str:
+    """One line on a score against its null: "linear CKA 0.64 is well above chance (τ = 0.09): calibrated 0.60"."""
+    v = _value(value)
+    chance = (f"expected {_short(expected)}, " if expected is not None else "") + f"τ = {_short(cal.tau)}"
+    if cal.calibrated <= 0:
+        return f"{label} {_short(v)} is within chance ({chance}): calibrated 0"
+    grade = "just above" if cal.calibrated < 0.1 else "above" if cal.calibrated < 0.3 else "well above"
+    return f"{label} {_short(v)} is {grade} chance ({chance}): calibrated {_short(cal.calibrated)}"
 
 
 def gap_section(ctx: Context) -> Section:
@@ -102,6 +138,9 @@ def gap_section(ctx: Context) -> Section:
         s.numbers["shift"] = [p.to_dict() for p in res.shift]
         s.figures.append(draw_shift(s.numbers["shift"], ctx.name_a, ctx.name_b))
     s.notes = list(res.notes)
+    absent = [k for k in ("pair_distance", "pair_cosine", "relative_gap") if s.numbers.get(k) is None]
+    if absent and not ctx.paired:
+        s.notes.append(f"{', '.join(absent)} undefined: they compare true pairs and the inputs are not row-paired")
     return s
 
 
@@ -146,6 +185,9 @@ def uniformity_section(ctx: Context) -> Section:
     s.commands.append(ctx.cmd("uniformity", ctx.spec_a, *([ctx.spec_b] if ctx.paired and ctx.same_dim else []),
                               *(["--bootstrap", str(ctx.bootstrap)] if ctx.boot else [])))
     s.notes = list(res.notes)
+    if res.alignment is None:
+        s.hide.append("alpha")  # alignment's exponent: nothing to show without alignment
+        s.notes.append("alignment undefined: it needs row-paired inputs of one dimension")
     return s
 
 
@@ -161,17 +203,32 @@ def cka_section(ctx: Context) -> Section:
     if not ctx.paired:
         s.skipped = "CKA compares the same items in two spaces: the inputs are not row-paired"
         return s
-    lin = cka(ctx.a, ctx.b, bootstrap=ctx.boot, seed=ctx.seed, **ctx.kw)
-    deb = cka(ctx.a, ctx.b, debiased=True, bootstrap=ctx.boot, seed=ctx.seed, **ctx.kw)
+    common = dict(bootstrap=ctx.boot, calibrate=ctx.cal, alpha=ctx.alpha, seed=ctx.seed, **ctx.kw)
+    lin = cka(ctx.a, ctx.b, **common)
+    deb = cka(ctx.a, ctx.b, debiased=True, **common)
     s.numbers = {"cka_linear": lin.cka, "cka_debiased": deb.cka, "bootstrap": lin.bootstrap}
-    s.reading = ("Linear CKA (Kornblith et al. 2019) is a similarity in [0, 1], 1 = the same up to rotation and "
-                 "isotropic scaling; the debiased estimator (Song et al. 2012) corrects the upward bias at small n.")
+    lines = []
+    cals = {k: r.calibration for k, r in (("cka_linear", lin), ("cka_debiased", deb)) if r.calibration is not None}
+    if cals:
+        s.numbers["calibration"] = {k: calibration_numbers(c) for k, c in cals.items()}
+        lines = [chance_words(label, res.cka, cals[key])
+                 for key, label, res in (("cka_linear", "linear CKA", lin), ("cka_debiased", "debiased CKA", deb))
+                 if key in cals and np.isfinite(_value(res.cka))]
+    about = ("Linear CKA (Kornblith et al. 2019) is a similarity in [0, 1], 1 = the same up to rotation and "
+             "isotropic scaling; the debiased estimator (Song et al. 2012) corrects the upward bias at small n.")
+    if cals:
+        about += (f" Chance τ is the {1 - ctx.alpha:.0%} quantile of CKA over {ctx.calibrate} shufflings of B's "
+                  "rows; calibrated = clamp((CKA − τ)/(1 − τ), 0, 1): 0 = no better than unrelated pairs "
+                  "(Gröger, Wen & Brbić 2026).")
+    s.reading = "\n".join(([capitalize("; ".join(lines)) + "."] if lines else []) + [about])
     items = [("linear CKA", _value(lin.cka), *_ci(lin.cka)), ("debiased CKA", _value(deb.cka), *_ci(deb.cka))]
-    s.figures.append(draw_intervals(items, xlabel="CKA (similarity, 1 = same)",
+    items += [(f"{label}, calibrated", cals[key].calibrated, None, None)
+              for key, label in (("cka_linear", "linear"), ("cka_debiased", "debiased")) if key in cals]
+    s.figures.append(draw_intervals(items, xlabel="CKA (similarity, 1 = same; calibrated: 0 = chance)",
                                     title="CKA" + (f" with 95% bootstrap CI ({ctx.bootstrap} resamples)" if ctx.boot else "")))
     boot = ["--bootstrap", str(ctx.bootstrap)] if ctx.boot else []
-    s.commands.append(ctx.cmd("cka", ctx.spec_a, ctx.spec_b, *boot))
-    s.commands.append(ctx.cmd("cka", ctx.spec_a, ctx.spec_b, "--debiased", *boot))
+    s.commands.append(ctx.cmd("cka", ctx.spec_a, ctx.spec_b, *boot, *ctx.cal_args))
+    s.commands.append(ctx.cmd("cka", ctx.spec_a, ctx.spec_b, "--debiased", *boot, *ctx.cal_args))
     s.notes = list(lin.notes) + list(deb.notes)
     return s
 
@@ -181,16 +238,48 @@ def overlap_section(ctx: Context) -> Section:
     from ..plot.figures import draw_principal_angles
 
     s = Section("overlap", "Subspace overlap")
-    res = overlap(ctx.a, ctx.b, seed=ctx.seed, **ctx.kw)
+    res = overlap(ctx.a, ctx.b, seed=ctx.seed, calibrate=ctx.cal if ctx.paired else None, alpha=ctx.alpha, **ctx.kw)
     s.numbers = {k: v for k, v in res.to_dict().items()
-                 if k not in ("principal_angles", "bootstrap", "p_values", "notes", "permutation")}
-    s.reading = ("Principal angles between the top PCA subspaces (0° = shared direction); overlap = mean cos² "
-                 "(1 = same subspace). SVCCA/PWCCA/mutual_knn are similarities, procrustes_distance a distance.")
+                 if k not in ("principal_angles", "bootstrap", "p_values", "notes", "permutation", "calibration")}
+    if res.calibration:
+        s.numbers["calibration"] = {k: calibration_numbers(c) for k, c in res.calibration.items()}
+    if not res.forced_zero_angles:
+        s.hide.append("forced_zero_angles")
+    lines = []
+    if res.overlap is not None and res.overlap_chance is not None:
+        forced = (f"; {res.forced_zero_angles} angles are 0 by construction" if res.forced_zero_angles else "")
+        lines.append(f"overlap {_short(_value(res.overlap))} against {_short(res.overlap_chance)} for random "
+                     f"subspaces of the same ranks ({res.rank_a} / {res.rank_b} of {ctx.a.dim}){forced}.")
+    for name in ("svcca", "pwcca", "mutual_knn"):
+        cal = res.calibration.get(name)
+        if cal is not None and getattr(res, name) is not None:
+            lines.append(chance_words(name, getattr(res, name), cal,
+                                      res.mutual_knn_chance if name == "mutual_knn" else None) + ".")
+        elif cal is None and name == "mutual_knn" and res.mutual_knn is not None and res.mutual_knn_chance is not None:
+            lines.append(f"mutual_knn {_short(_value(res.mutual_knn))} against {_short(res.mutual_knn_chance)} "
+                         "expected for random neighbours.")
+    s.notes = list(res.notes)
+    if not ctx.same_dim:
+        s.notes.append("overlap, overlap_chance and grassmann_distance undefined: principal angles compare "
+                       "subspaces of one space and A and B have different dimensions")
+    if not ctx.paired:
+        s.notes.append("svcca, pwcca, procrustes_distance and mutual_knn undefined: they compare the same items "
+                       "in two spaces and the inputs are not row-paired")
+    undefined = [n for n in ("svcca", "pwcca") if ctx.paired and getattr(res, n) is None]
+    if undefined:
+        lines.append(f"{' and '.join(undefined)} {'is' if len(undefined) == 1 else 'are'} undefined here "
+                     "(canonical correlations of 1 by construction, n ≤ d): see the notes.")
+    about = ("Principal angles between the top PCA subspaces (0° = shared direction); overlap = mean cos² "
+             "(1 = same subspace). SVCCA/PWCCA/mutual_knn are similarities, procrustes_distance a distance; "
+             "chance is the value expected without shared structure")
+    if res.calibration:
+        about += (f", τ the {1 - ctx.alpha:.0%} quantile over {ctx.calibrate} shufflings of B's rows, "
+                  "calibrated = clamp((s − τ)/(1 − τ), 0, 1)")
+    s.reading = "\n".join(lines + [about + "."])
     if res.principal_angles is not None:
         s.numbers["principal_angles_deg"] = [float(np.degrees(x)) for x in res.principal_angles]
         s.figures.append(draw_principal_angles(np.asarray(res.principal_angles), ctx.name_a, ctx.name_b))
-    s.commands.append(ctx.cmd("overlap", ctx.spec_a, ctx.spec_b))
-    s.notes = list(getattr(res, "notes", []) or [])
+    s.commands.append(ctx.cmd("overlap", ctx.spec_a, ctx.spec_b, *(ctx.cal_args if ctx.paired else [])))
     return s
 
 
@@ -263,6 +352,7 @@ def stitching_section(ctx: Context) -> Section:
     s.numbers = {m: {k: getattr(ev, k) for k in ("r_at_1", "r_at_5", "r_at_10", "mrr", "median_rank", "mean_cosine")}
                  for m, ev in results.items()}
     s.numbers["baselines"] = first.baselines
+    s.hide += [f"baselines.{k}.knn_accuracy" for k, v in first.baselines.items() if v and v.get("knn_accuracy") is None]
     s.numbers["anchors"] = n_anchors
     s.numbers["held_out"] = first.n_rows
     s.reading = (f"Maps fitted on a random half of the pairs ({n_anchors} anchors), evaluated on the other half by "

@@ -52,6 +52,9 @@ def test_shuffled_equals_recomputation(bias_corrected, block):
     assert prep.shuffled(np.arange(70)) == pytest.approx(prep.value, abs=1e-12)
     with pytest.raises(InputError, match="permutation"):
         prep.shuffled(np.zeros(70, dtype=int))
+    reverse = np.arange(70)[::-1]  # a negative-stride view is a valid permutation too
+    assert prep.shuffled(reverse) == pytest.approx(
+        distance_correlation(x, y[reverse], bias_corrected=bias_corrected), abs=1e-9)
 
 
 def test_range_direction_and_notes():
@@ -83,7 +86,8 @@ TRANSFORMS = {  # (transform of a d-column input)
     "rotation": lambda a: a @ np.linalg.qr(RNG.normal(size=(a.shape[1],) * 2))[0],
     "isotropic_scale": lambda a: 0.37 * a,
     "translation": lambda a: a + RNG.normal(size=a.shape[1]) * 10.0,
-    "invertible_linear": lambda a: a @ (np.diag(np.linspace(0.2, 5.0, a.shape[1])) + RNG.normal(size=(a.shape[1],) * 2)),
+    "invertible_linear": lambda a: a @ (np.diag(np.linspace(0.2, 5.0, a.shape[1]))
+                                        + RNG.normal(size=(a.shape[1],) * 2)),
 }
 
 

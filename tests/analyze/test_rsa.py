@@ -45,14 +45,14 @@ def test_rankdata_averages_ties_like_scipy():
 
 
 @pytest.mark.parametrize("rdm", RDMS)
-@pytest.mark.parametrize("dim, scaled", [(5, False), (5, True), (7, False), (33, True)])
+@pytest.mark.parametrize("dim, scaled", [(5, False), (5, True), (7, False), (50, True), (1000, True)])
 def test_ties_of_a_categorical_model_rdm(rdm, dim, scaled):
     # A categorical model RDM (one-hot class labels, repeated rows) is all ties: 0 within a
     # class and one value across classes (per class pair for scaled Euclidean). Computed
     # values can differ by a few ulps (e.g. the correlation RDM of 5-dim one-hots); they
-    # must still tie, so the reference is built from the labels, not from rounded floats.
+    # must still tie, so the reference is built from the labels, not from the floats.
     labels = np.arange(60) % 4
-    scales = np.array([1.0, 3.3, 0.7, 2.0, 1.0] + [1.0] * (dim - 5)) if scaled else np.ones(dim)
+    scales = np.r_[[1.0, 3.3, 0.7, 2.0, 1.0], RNG.uniform(0.5, 3.0, dim - 5)] if scaled else np.ones(dim)
     model = np.eye(dim)[labels] * scales
     if rdm == "euclidean":
         exact = pdist(scales[labels][:, None], lambda u, v: np.hypot(u[0], v[0])) * pdist(labels[:, None], "hamming")
@@ -65,14 +65,16 @@ def test_ties_of_a_categorical_model_rdm(rdm, dim, scaled):
     assert prep.shuffled(perm) == pytest.approx(rsa(X, model[perm], rdm=rdm), abs=1e-9)
 
 
-def test_snap_only_merges_rounding_noise():
+def test_tie_tolerance_only_merges_rounding_noise():
     import latentlab.analyze.rsa as mod
     eps = np.finfo(np.float64).eps
     v = torch.tensor([1.25, 1.25 + 2 * eps, 1.25 - 4 * eps, 0.0, 3e-16, 0.7, 0.7 + 1e-9], dtype=torch.float64)
-    s = mod.snap(v, eps).numpy()
-    assert s[0] == s[1] == s[2] and s[3] == s[4] == 0.0 and s[5] != s[6]
+    tol = mod.tie_tolerance(v, dim=10)
+    assert 1e-14 < tol < 1e-12
+    r = rankdata(v, tol).numpy()
+    assert r[0] == r[1] == r[2] == 6.0 and r[3] == r[4] == 1.5 and r[5] < r[6]
     w = torch.as_tensor(RNG.normal(size=2000))
-    assert len(torch.unique(mod.snap(w, eps))) == 2000
+    assert np.array_equal(rankdata(w, mod.tie_tolerance(w, 768)).numpy(), stats.rankdata(w.numpy()))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -93,13 +95,16 @@ def test_strip_size_does_not_change_the_result():
     zb = torch.as_tensor(RNG.normal(size=60 * 59 // 2))
     p = torch.as_tensor(perm)
     assert mod._permuted_dot(za, zb, p, 60, block=7) == pytest.approx(mod._permuted_dot(za, zb, p, 60), abs=1e-12)
-    assert mod.rdm_triangle(torch.as_tensor(X), "cosine", block=7).numpy() == pytest.approx(pdist(X, "cosine"), abs=1e-12)
+    tri = mod.rdm_triangle(torch.as_tensor(X), "cosine", block=7).numpy()
+    assert tri == pytest.approx(pdist(X, "cosine"), abs=1e-12)
 
 
 def test_shuffled_rejects_a_non_permutation():
     prep = prepare_rsa(X, Y)
     with pytest.raises(InputError, match="permutation"):
         prep.shuffled(np.zeros(60, dtype=int))
+    reverse = np.arange(60)[::-1]  # a negative-stride view is a valid permutation too
+    assert prep.shuffled(reverse) == pytest.approx(rsa(X, Y[reverse]), abs=1e-9)
 
 
 # --------------------------------------------------------------------------- invariances
@@ -145,10 +150,11 @@ def test_range_and_identity():
         assert -1.0 <= rsa(X, Y, rdm=rdm) <= 1.0
 
 
-def test_float32_backend_is_close():
+def test_float32_backend_still_computes_in_float64():
     cpu32 = Backend.make("cpu", "float32")
-    assert rsa(X, Y, backend=cpu32) == pytest.approx(rsa(X, Y), abs=1e-4)
+    assert rsa(X, Y, backend=cpu32) == pytest.approx(rsa(X, Y), abs=1e-12)
     assert rsa(X, Y, backend="cpu") == pytest.approx(rsa(X, Y), abs=1e-12)
+    assert rsa(torch.as_tensor(X), torch.as_tensor(Y)) == pytest.approx(rsa(X, Y), abs=1e-12)
 
 
 def test_bad_choices_name_the_argument():

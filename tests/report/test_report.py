@@ -127,3 +127,133 @@ def test_report_renders_in_headless_chromium(report_json, clip_small, tmp_path):
     with Image.open(shot) as im:
         pixels = np.asarray(im.convert("L"))
     assert pixels.std() > 5, "the screenshot is blank"
+
+
+# --------------------------------------------------------------------------- chance, calibration, undefined values
+def _row(html: str, key: str) -> str:
+    """The HTML table row of ``key`` (the first one)."""
+    m = re.search(rf"<tr[^>]*><td>{re.escape(key)}</td>.*?</tr>", html)
+    assert m, f"no row {key}"
+    return m.group(0)
+
+
+def test_cka_section_shows_chance_and_calibrated_values(report_json, clip_small, cli):
+    sec = report_json["sections"]["cka"]
+    cal = sec["numbers"]["calibration"]
+    assert set(cal) == {"cka_linear", "cka_debiased"}
+    for key, c in cal.items():
+        assert set(c) == {"calibrated", "tau", "p_value", "n_permutations", "alpha"}
+        assert 0.0 <= c["calibrated"] <= 1.0 and c["n_permutations"] == 100 and c["alpha"] == 0.05
+        assert c["tau"] < sec["numbers"][key]["value"]
+    assert report_json["settings"]["calibrate"] == 100
+    # the same numbers as the command the section prints
+    ref = cli.json("cka", clip_small / "img.npy", clip_small / "txt.npy", "--calibrate", "100")["calibration"]
+    assert cal["cka_linear"]["calibrated"] == pytest.approx(ref["calibrated"], abs=1e-12)
+    assert cal["cka_linear"]["tau"] == pytest.approx(ref["tau"], abs=1e-12)
+    assert any("--calibrate 100" in c for c in sec["commands"])
+    assert re.match(r"Linear CKA 0\.\d+ is (well |just )?above chance \(τ = -?[\d.e-]+\): calibrated 0\.\d+",
+                    sec["reading"])
+    html = (clip_small / "r.html").read_text()
+    row = _row(html, "cka_linear")
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells[0] == "cka_linear" and cells[2] == f"{cal['cka_linear']['tau']:.4f}"
+    assert cells[3] == f"{cal['cka_linear']['calibrated']:.4f}"
+    assert ">chance τ</th>" in html and ">calibrated</th>" in html
+    md = (clip_small / "r.md").read_text()
+    assert "| quantity | value | chance τ | calibrated | p |" in md
+    # overlap: overlap beside overlap_chance, mutual_knn beside its chance and calibration
+    ov = report_json["sections"]["overlap"]["numbers"]
+    assert 0 < ov["overlap_chance"] < 1 and 0 < ov["mutual_knn_chance"] < 0.1
+    assert 0.0 <= ov["calibration"]["mutual_knn"]["calibrated"] <= 1.0
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", _row(html, "overlap"))
+    assert cells[2] == f"{ov['overlap_chance']:.4f}"
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", _row(html, "mutual_knn"))
+    assert cells[2:5] == [f"{ov['mutual_knn_chance']:.4f}", f"{ov['calibration']['mutual_knn']['tau']:.4f}",
+                          f"{ov['calibration']['mutual_knn']['calibrated']:.4f}"]
+    assert "<td>overlap_chance</td>" not in html and "<td>calibration." not in html
+    if not ov["forced_zero_angles"]:
+        assert "<td>forced_zero_angles</td>" not in html
+
+
+def test_calibrated_cka_of_a_rotated_copy_and_of_independent_inputs(clip_pair):
+    from latentlab.report import build_report
+
+    x = clip_pair[0][:300, :64]
+    q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(64, 64)))
+    noise = np.random.default_rng(2).normal(size=x.shape)
+    cal = {}
+    for name, y in (("rotated", x @ q), ("independent", noise)):
+        rep = build_report(x, y, sections=["cka"], bootstrap=0, calibrate=50)
+        (sec,) = rep.sections
+        assert sec.skipped is None
+        cal[name] = sec.numbers["calibration"]
+        for c in cal[name].values():
+            assert 0.0 <= c["calibrated"] <= 1.0 and c["n_permutations"] == 50
+        if name == "independent":
+            assert "within chance" in sec.reading or "just above chance" in sec.reading
+    assert cal["rotated"]["cka_linear"]["calibrated"] > 0.5 and cal["rotated"]["cka_debiased"]["calibrated"] > 0.5
+    assert cal["independent"]["cka_linear"]["calibrated"] < 0.05
+    assert cal["independent"]["cka_debiased"]["calibrated"] < 0.05
+    rep = build_report(x, x @ q, sections=["cka"], bootstrap=0, calibrate=0)
+    assert "calibration" not in rep.sections[0].numbers and "chance τ" not in rep.html()
+    assert rep.to_dict()["settings"]["calibrate"] == 0
+
+
+def test_pwcca_at_n_below_d_is_undefined_not_a_number(mtg_dir, tmp_path, cli):
+    arr = np.load(mtg_dir / "features_clip.npy")[:, :150]  # 150 rows of 512 dims: CCA is degenerate
+    np.save(tmp_path / "a.npy", arr[0])
+    np.save(tmp_path / "b.npy", arr[1])
+    out = cli.json("report", tmp_path / "a.npy", tmp_path / "b.npy", "--sections", "overlap",
+                   "--calibrate", "20", "--bootstrap", "0", "-o", tmp_path / "r.html", "--markdown", tmp_path / "r.md")
+    sec = out["sections"]["overlap"]
+    assert sec["numbers"]["pwcca"] is None and sec["numbers"]["svcca"] is None  # null in JSON
+    reason = next(n for n in sec["notes"] if n.startswith("pwcca undefined"))
+    assert "n ≤ d" in reason
+    assert "pwcca" not in sec["numbers"].get("calibration", {})
+    assert "undefined" in sec["reading"]
+    html = (tmp_path / "r.html").read_text()
+    row = _row(html, "pwcca")
+    assert row.startswith("<tr class='undefined'>")
+    cell = re.search(r"<td class='num undefined' title='([^']*)'>undefined<sup>(\d+)</sup></td>", row)
+    assert cell, row
+    assert cell.group(1) == reason.split(":", 1)[1].strip().replace("'", "&#x27;")
+    assert not re.search(r">\s*-?\d+\.\d+", row), "an undefined value must not show a number"
+    assert re.search(rf"<p class='footnote'><sup>{cell.group(2)}</sup> pwcca undefined: ", html)
+    assert "td.undefined" in html and "#999" in html
+    md = (tmp_path / "r.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith("| pwcca |"))
+    assert line.startswith("| pwcca | — (undefined: ranks ") and "n ≤ d" in line
+    assert not re.search(r"\| -?\d+\.\d+ \|", line)
+    assert f"note: {reason}" not in md  # the reason is in the table, not repeated as a note
+
+
+def test_renderer_greys_every_undefined_value_with_the_reason_from_the_notes():
+    from latentlab.report import Report
+    from latentlab.report.render import table_rows
+    from latentlab.report.sections import Section
+    from latentlab.results import Estimate
+
+    s = Section("x", "X", reading="one\ntwo", numbers={
+        "foo": None, "bar": float("nan"), "A": {"baz": Estimate(float("nan"), float("nan"), float("nan")),
+                                               "qux": 1.5, "qux_chance": 0.5},
+        "lone": None, "bootstrap": None, "param": 2.0, "calibration": {"A.qux": {
+            "calibrated": 0.25, "tau": 0.75, "p_value": 0.01, "n_permutations": 99, "alpha": 0.05}}},
+        notes=["foo undefined: no rows", "bar and baz undefined: constant input", "foobar is fine"], hide=["param"])
+    rows = {r.key: r for r in table_rows(s)}
+    assert set(rows) == {"foo", "bar", "A.baz", "A.qux", "lone"}  # bootstrap: None is "not requested"; param hidden
+    assert rows["foo"].reason == "no rows" and rows["bar"].reason == rows["A.baz"].reason == "constant input"
+    assert rows["lone"].undefined and rows["lone"].reason is None
+    assert rows["A.qux"].chance == 0.5 and rows["A.qux"].cal["calibrated"] == 0.25
+    rep = Report(inputs={"A": {"name": "a", "spec": "a.npy", "n": 3, "dim": 2, "provenance": {}},
+                         "B": {"name": "b", "spec": "b.npy", "n": 3, "dim": 2, "provenance": {}}, "paired": True},
+                 sections=[s], settings={"seed": 0, "dtype": "float32"})
+    html = rep.html()
+    assert html.count("<td class='num undefined'") == 4 and "title='no value for these inputs'" in html
+    assert "<sup>2</sup> bar, A.baz undefined: constant input" in html
+    assert not re.search(r"\bnan\b", html.lower())
+    assert "note: foo undefined" not in html and "note: foobar is fine" in html
+    md = rep.markdown()
+    assert "| foo | — (undefined: no rows) |" in md and "| A.baz | — (undefined: constant input) |" in md
+    assert "| lone | — (undefined) |" in md and "| A.qux | 1.5000 | 0.5000 | 0.7500 | 0.2500 | 0.0100 |" in md
+    assert "> one\n>\n> two" in md
+    assert rep.to_dict()["sections"]["x"]["numbers"]["bar"] is None
