@@ -57,8 +57,8 @@ def test_score_fixes_run(cli, files, fix, extra):
     (["g8"], "dimensions"),
     (["g", "--truth", "badtruth"], "outside"),
     (["g", "--fix", "invgc", "--bank-gallery", "g8"], "dimensions"),
-    (["g", "--fix", "localadj", "--bank-gallery", "bg", "--pool-rate", "0"], "pool_rate"),
-    (["g", "--fix", "localadj", "--bank-gallery", "bg", "--pool-rate", "1.5"], "pool_rate"),
+    (["g", "--fix", "localadj", "--bank-gallery", "bg", "--pool-rate", "0"], "--pool-rate"),
+    (["g", "--fix", "localadj", "--bank-gallery", "bg", "--pool-rate", "1.5"], "--pool-rate"),
     (["g", "--fix", "qbnorm"], "bank"),
     (["g", "--fix", "invgc", "--bank-gallery", "bg", "--sweep", "r=1:0:1"], "sweep"),
 ])
