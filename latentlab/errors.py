@@ -9,5 +9,10 @@ class InputError(ValueError):
     """Bad user input: the message is one line and names the file or argument at fault."""
 
 
+class DegenerateInput(InputError):
+    """A valid input for which a statistic is undefined (e.g. a constant set): commands that
+    report several values show that one as null with this message as the reason."""
+
+
 class LatentlabWarning(UserWarning):
     """A result is computed but deserves a caveat (degenerate regime, clamped parameter...)."""

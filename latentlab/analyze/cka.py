@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..compute import Backend, StreamingMoments, as_backend
-from ..errors import InputError
+from ..errors import DegenerateInput, InputError
 from ..io import as_embeddings, require_paired, require_rows
 from ..progress import progress
 from ..results import Estimate, ResultMixin
@@ -39,7 +39,7 @@ KERNELS = ("linear", "rbf")
 class CKAResult(ResultMixin):
     """CKA of two row-paired representations; a similarity in [0, 1]."""
 
-    cka: float | Estimate
+    cka: float | Estimate | None
     kernel: str
     debiased: bool
     n: int
@@ -80,7 +80,8 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
 
     Returns
     -------
-    CKAResult; ``cka`` is an :class:`~latentlab.results.Estimate` when ``bootstrap`` is given.
+    CKAResult; ``cka`` is an :class:`~latentlab.results.Estimate` when ``bootstrap`` is given,
+    and ``None`` (the reason in ``notes``) when an input is constant.
     """
     if kernel not in KERNELS:
         raise InputError(f"kernel {kernel!r}: expected one of {', '.join(KERNELS)}")
@@ -94,8 +95,12 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
     notes: list[str] = []
     if kernel == "linear":
         if sample is not None:
-            raise InputError("--sample applies to the RBF kernel only (linear CKA is exact and streamed for any n)")
-        value = linear_cka_streamed(ea, eb, debiased=debiased, backend=backend)
+            raise InputError("sample applies to the RBF kernel only (linear CKA is exact and streamed for any n)")
+        try:
+            value = linear_cka_streamed(ea, eb, debiased=debiased, backend=backend)
+        except DegenerateInput as exc:  # a constant input: CKA is undefined, not an error
+            return CKAResult(cka=None, kernel=kernel, debiased=debiased, n=ea.n, dim_a=ea.dim, dim_b=eb.dim,
+                             notes=[str(exc)])
         x = y = None
         if bootstrap or permutations or calibrate:
             x, y = load(ea, backend), load(eb, backend)
@@ -113,7 +118,11 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
             raise InputError(f"RBF CKA holds n × n kernel blocks; {count} rows exceed --max-n {max_n}: "
                              "pass --sample N or raise --max-n")
         x, y = load(ea, backend, rows), load(eb, backend, rows)
-        _check_rbf_variance(x, ea), _check_rbf_variance(y, eb)
+        try:
+            _check_rbf_variance(x, ea), _check_rbf_variance(y, eb)
+        except DegenerateInput as exc:
+            return CKAResult(cka=None, kernel=kernel, debiased=debiased, n=ea.n, dim_a=ea.dim, dim_b=eb.dim,
+                             sigma_frac=sigma_frac, notes=[str(exc)])
         metric = lambda u, v: rbf_cka(u, v, sigma_frac=sigma_frac, debiased=debiased)  # noqa: E731
         value = metric(x, y)
     est, p_value, boot_scheme, perm_scheme, calibration = value, None, None, None, None

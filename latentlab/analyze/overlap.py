@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..compute import as_backend, stream_moments
-from ..errors import InputError
+from ..errors import DegenerateInput, InputError
 from ..io import as_embeddings, require_rows
 from ..results import Estimate, ResultMixin
 from .. import stats
@@ -131,8 +131,12 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
         cyy = stream_moments(eb.data, backend=backend).covariance().cpu().numpy()
         cxy = None
         notes.append(f"unpaired inputs ({ea.n} vs {eb.n} rows): only the principal angles are computed")
-    require_variance(float(np.trace(cxx)), ea, "overlap")
-    require_variance(float(np.trace(cyy)), eb, "overlap")
+    try:
+        require_variance(float(np.trace(cxx)), ea, "overlap")
+        require_variance(float(np.trace(cyy)), eb, "overlap")
+    except DegenerateInput as exc:  # every score is undefined for a constant set
+        return OverlapResult(None, None, None, None, None, None, None, None, None, None, 0, 0, "—", None, None,
+                             ea.n, eb.n, paired, notes=[str(exc)])
     lx, vx = pca_basis(cxx)
     ly, vy = pca_basis(cyy)
     same_dim = ea.dim == eb.dim

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..compute import Backend
-from ..errors import InputError, LatentlabWarning
+from ..errors import DegenerateInput, InputError, LatentlabWarning
 from ..io import Embeddings, as_embeddings, require_paired, require_rows
 
 SIMILARITY = "similarity (higher = more similar)"
@@ -48,7 +48,7 @@ def check_positive(value, name: str, *, integer: bool = False, allow_none: bool 
 def require_variance(total_variance: float, emb: Embeddings, what: str) -> None:
     """Constant inputs (zero total variance) make centred similarity measures undefined."""
     if not total_variance > 0:
-        raise InputError(f"{emb.name}: every column is constant (zero variance); {what} is undefined")
+        raise DegenerateInput(f"{emb.name}: every column is constant (zero variance); {what} is undefined")
 
 
 def clamp_neighbours(k: int, n: int, what: str = "k") -> int:

@@ -27,6 +27,7 @@ import torch
 from scipy.stats import skew
 
 from ..compute import StreamingMoments, as_backend, l2_normalize
+from ..errors import DegenerateInput
 from ..io import as_embeddings, require_rows
 from ..progress import progress
 from ..results import Estimate, ResultMixin
@@ -41,10 +42,10 @@ RTOL = 1e-12
 class SpectrumResult(ResultMixin):
     """Spectral and neighbourhood statistics of one embedding set (directions: module docstring)."""
 
-    effective_rank: float | Estimate
-    participation_ratio: float | Estimate
+    effective_rank: float | Estimate | None
+    participation_ratio: float | Estimate | None
     explained_variance: list[float]
-    anisotropy: float | Estimate
+    anisotropy: float | Estimate | None
     hubness_skew: float | Estimate | None
     hubs: int | None
     k: int | None
@@ -112,7 +113,11 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
         unit_sum += u.sum(0)
         unit_sq += float((u * u).sum())
     cov = mom.covariance().cpu().numpy()
-    require_variance(float(np.trace(cov)), ea, "the spectrum")
+    try:
+        require_variance(float(np.trace(cov)), ea, "the spectrum")
+    except DegenerateInput as exc:  # a constant set has no spectrum: null values, the reason in notes
+        return SpectrumResult(effective_rank=None, participation_ratio=None, explained_variance=[], anisotropy=None,
+                              hubness_skew=None, hubs=None, k=None, n=ea.n, dim=ea.dim, notes=[str(exc)])
     lam = np.clip(np.linalg.eigvalsh(cov)[::-1], 0.0, None)
     values: dict = spectral_stats(lam)
     values["anisotropy"] = mean_pairwise_cosine(unit_sum.cpu().numpy(), unit_sq, ea.n)

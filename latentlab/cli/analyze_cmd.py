@@ -23,9 +23,11 @@ def calibration_options(func):
     return click.option("--calibrate", type=click.IntRange(1), metavar="K", help=CAL_HELP)(func)
 
 
-def _rows(res, reading: dict) -> str:
-    return table([(k, getattr(res, k), reading[k]) for k in reading if getattr(res, k, None) is not None],
-                 ["metric", "value", "how to read"])
+def _rows(res, reading: dict, headline=()) -> str:
+    """The metric table; a ``headline`` metric that is None is shown as undefined, never dropped."""
+    rows = [(k, getattr(res, k) if getattr(res, k, None) is not None else "— (undefined, see note)", reading[k])
+            for k in reading if getattr(res, k, None) is not None or k in headline]
+    return table(rows, ["metric", "value", "how to read"])
 
 
 def _footer(res, extra: list[str] | None = None) -> str:
@@ -111,7 +113,7 @@ def cka_cmd(a, b, kernel, sigma_frac, debiased, max_n, sample, bootstrap, permut
                "p_value": "one-sided, null of unrelated pairing; small = related"}
     extra = calibration_cells({"cka": res.calibration} if res.calibration else {})
     click.echo(f"{name}   A: {a} ({res.n} × {res.dim_a})   B: {b} ({res.n} × {res.dim_b})\n\n"
-               + _rows(res, reading) + _footer(res, extra))
+               + _rows(res, reading, ("cka",)) + _footer(res, extra))
 
 
 @cli.command("overlap")
@@ -162,9 +164,8 @@ def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, calibrate, alp
         extra.append(f"principal angles (radians, ascending): {shown}{more}")
     extra += [f"p_value {m}: {fmt(p)}" for m, p in res.p_values.items()]
     extra += calibration_cells(res.calibration)
-    undefined = [m for m in ("svcca", "pwcca") if res.paired and getattr(res, m) is None]
-    extra += [f"{m}: — (undefined for this input, see note)" for m in undefined]
-    click.echo(head + f"   ({res.rank_rule})\n\n" + _rows(res, reading) + _footer(res, extra))
+    headline = ("overlap", "svcca", "pwcca", "procrustes_distance", "mutual_knn") if res.paired else ("overlap",)
+    click.echo(head + f"   ({res.rank_rule})\n\n" + _rows(res, reading, headline) + _footer(res, extra))
 
 
 @cli.command("spectrum")
@@ -192,7 +193,7 @@ def spectrum_cmd(a, top, k, hubness, bootstrap, opts):
                "hubness_skew": f"skewness of {res.k}-occurrence; higher = more hubs",
                "hubs": f"rows with N_k > 2k (k = {res.k})"}
     ev = ", ".join(f"{100 * v:.1f}%" for v in res.explained_variance)
-    click.echo(f"spectrum   A: {a} ({res.n} × {res.dim})\n\n" + _rows(res, reading)
+    click.echo(f"spectrum   A: {a} ({res.n} × {res.dim})\n\n" + _rows(res, reading, ("effective_rank",))
                + _footer(res, [f"explained variance of the top {len(res.explained_variance)} components: {ev}"]))
 
 

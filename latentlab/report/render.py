@@ -65,14 +65,23 @@ def is_undefined(value) -> bool:
     return isinstance(value, (float, np.floating)) and not math.isfinite(float(value))
 
 
+#: a note naming the keys it is about: "pwcca undefined: …", "svcca and pwcca undefined: …"
+KEYED_NOTE = re.compile(r"^[\w.\[\]]+(?:(?:,\s*|\s+and\s+)[\w.\[\]]+)*\s+(?:is\s+|are\s+)?undefined:")
+
+
 def undefined_reason(key: str, notes) -> tuple[str | None, str | None]:
     """(reason, note) for an undefined ``key``: the first note whose leading clause names it.
 
     A note belongs to a key when it starts with the key's name ("pwcca undefined: ranks …")
     or its clause before the colon lists it ("svcca and pwcca undefined: …"); the dotted
-    key's last part counts too (``A.effective_rank`` ↔ "effective_rank …").
+    key's last part counts too (``A.effective_rank`` ↔ "effective_rank …"). Failing that, a
+    note that says "undefined" about no key in particular ("A: every column is constant …;
+    CKA is undefined") is the reason, preferring one that starts with a part of the key
+    ("A: …" for ``A.effective_rank``).
     """
-    names = {key, re.sub(r"\[\d+\]$", "", key.rsplit(".", 1)[-1])}
+    parts = [re.sub(r"\[\d+\]$", "", p) for p in key.split(".")]
+    names = {key, parts[-1]}
+    general = []
     for note in notes or ():
         head, colon, rest = note.partition(":")
         listed = re.split(r",\s*|\s+and\s+", re.sub(r"\s+(is|are)?\s*undefined$", "", head.strip()))
@@ -81,6 +90,11 @@ def undefined_reason(key: str, notes) -> tuple[str | None, str | None]:
         for name in names:
             if re.match(rf"{re.escape(name)}\b", note):
                 return (note[len(name):].strip(" :") or note), note
+        if re.search(r"\bundefined\b", note) and not KEYED_NOTE.match(note):
+            general.append((head.strip() in parts[:-1], note))
+    if general:
+        note = next((n for own, n in general if own), general[0][1])
+        return note, note
     return None, None
 
 

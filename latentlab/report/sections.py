@@ -265,6 +265,7 @@ def overlap_section(ctx: Context) -> Section:
     if not ctx.paired:
         s.notes.append("svcca, pwcca, procrustes_distance and mutual_knn undefined: they compare the same items "
                        "in two spaces and the inputs are not row-paired")
+        s.hide += ["svcca_dims", "k"]  # their parameters: nothing to show without them
     undefined = [n for n in ("svcca", "pwcca") if ctx.paired and getattr(res, n) is None]
     if undefined:
         lines.append(f"{' and '.join(undefined)} {'is' if len(undefined) == 1 else 'are'} undefined here "

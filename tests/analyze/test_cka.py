@@ -144,8 +144,9 @@ def test_permutation_shortcut_matches_direct_shuffle():
 
 def test_bad_inputs():
     x, y = kornblith_demo()
-    with pytest.raises(InputError, match="constant"):
-        latentlab.cka(np.ones((10, 3)), y[:10])
+    res = latentlab.cka(np.ones((10, 3)), y[:10])  # undefined, not an error: null with the reason
+    assert res.cka is None and "constant" in res.notes[0] and res.to_dict()["cka"] is None
+    assert latentlab.cka(x[:10], np.ones((10, 3)), kernel="rbf").cka is None
     with pytest.raises(InputError, match="paired"):
         latentlab.cka(x, y[:50])
     with pytest.raises(InputError, match="max-n"):

@@ -118,7 +118,43 @@ def test_unpaired_and_bad_inputs():
     rng = np.random.default_rng(7)
     res = latentlab.overlap(rng.normal(size=(50, 5)), rng.normal(size=(60, 5)), rank=2)
     assert res.svcca is None and len(res.principal_angles) == 2 and not res.paired
-    with pytest.raises(InputError, match="constant"):
-        latentlab.overlap(np.ones((10, 3)), rng.normal(size=(10, 3)))
+    res = latentlab.overlap(np.ones((10, 3)), rng.normal(size=(10, 3)))
+    assert res.overlap is None and res.svcca is None and "constant" in res.notes[0]
     with pytest.raises(InputError, match="variance"):
         latentlab.overlap(np.eye(3), np.eye(3), variance=1.5)
+
+
+def test_procrustes_distance_to_an_exact_rotation_is_exact_in_float32():
+    # arccos of a cosine rounded in float32 moments gave 1.5–2.9e-4 rad; netrep's tests expect < 1e-6
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(500, 64)).astype(np.float32)
+    for seed in range(3):
+        q = np.linalg.qr(np.random.default_rng(seed).normal(size=(64, 64)))[0].astype(np.float32)
+        assert latentlab.overlap(x, x @ q, k=5).procrustes_distance < 1e-6
+
+
+def test_default_ranks_never_manufacture_overlap_and_chance_is_reported():
+    rng = np.random.default_rng(10)
+    d = 40
+    a, b = rng.normal(size=(400, d)), rng.normal(size=(400, d))  # isotropic: 0.99 of the variance needs ~38 dims
+    res = latentlab.overlap(a, b, k=5, dtype="float64")
+    assert res.rank_a + res.rank_b <= d and res.forced_zero_angles == 0 and "capped" in res.rank_rule
+    assert res.overlap_chance == pytest.approx(max(res.rank_a, res.rank_b) / d)
+    forced = latentlab.overlap(a, b, rank=30, k=5, dtype="float64")  # an explicit rank is honoured and counted
+    assert forced.forced_zero_angles == 20 and np.sum(np.array(forced.principal_angles) < 1e-6) >= 20
+    assert any("by construction" in n for n in forced.notes)
+
+
+def test_independent_random_subspaces_overlap_at_their_chance_value():
+    rng = np.random.default_rng(11)
+    d, r = 30, 6
+    vals = []
+    for _ in range(60):
+        qa, qb = (np.linalg.qr(rng.normal(size=(d, r)))[0] for _ in range(2))
+        a = rng.normal(size=(200, r)) * np.linspace(3, 1, r) @ qa.T + 0.01 * rng.normal(size=(200, d))
+        b = rng.normal(size=(200, r)) * np.linspace(3, 1, r) @ qb.T + 0.01 * rng.normal(size=(200, d))
+        res = latentlab.overlap(a, b, rank=r, k=5, dtype="float64")
+        vals.append(res.overlap)
+    # E[mean cos²] = max(r_A, r_B)/d for independent uniformly random subspaces (exact)
+    assert np.mean(vals) == pytest.approx(res.overlap_chance, abs=3 * np.std(vals) / np.sqrt(60))
+    assert res.overlap_chance == pytest.approx(r / d)

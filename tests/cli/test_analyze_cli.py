@@ -70,23 +70,40 @@ def test_overlap_shows_degenerate_cca_as_undefined_with_the_reason(cli, files, t
     rng = np.random.default_rng(0)
     np.save(tmp_path / "w1.npy", rng.normal(size=(20, 30))), np.save(tmp_path / "w2.npy", rng.normal(size=(20, 30)))
     res = cli("overlap", tmp_path / "w1.npy", tmp_path / "w2.npy")
-    assert res.exit_code == 0 and "pwcca: — (undefined" in res.stdout and "by construction (n ≤ d)" in res.stdout
+    assert res.exit_code == 0 and re.search(r"^pwcca\s+— \(undefined", res.stdout, re.M) and "by construction (n ≤ d)" in res.stdout
     assert not re.search(r"^pwcca\s+\d", res.stdout, re.M)  # never a headline number
     out = cli.json("overlap", tmp_path / "w1.npy", tmp_path / "w2.npy")
     assert out["pwcca"] is None and out["svcca"] is None and any("pwcca undefined" in n for n in out["notes"])
 
 
+@pytest.mark.parametrize("args, key", [
+    (("cka", "{const}", "{y}"), "cka"),
+    (("overlap", "{const}", "{y}"), "overlap"),
+    (("spectrum", "{const}"), "effective_rank"),
+    (("similarity", "{const}", "{y}", "-m", "linear_cka,rsa"), None),
+])
+def test_constant_inputs_give_null_with_the_reason(cli, files, args, key):
+    args = [a.format(**files) for a in args]
+    res = cli(*args)
+    assert "undefined" in res.stdout and "const.npy: every" in res.stdout
+    out = cli.json(*args)
+    if key:
+        assert out[key] is None and any("zero variance" in n for n in out["notes"])
+    else:
+        assert all(s["value"] is None and s["notes"] for s in out["scores"])
+
+
 @pytest.mark.parametrize("args, message", [
-    (("cka", "{const}", "{y}"), "constant"),
     (("cka", "{x}", "{nan}"), "row 7 contains NaN"),
     (("cka", "{x}", "{short}"), "paired"),
     (("cka-matrix", "{x}", "{short}"), "paired"),
-    (("overlap", "{const}", "{y}"), "constant"),
-    (("spectrum", "{const}"), "constant"),
     (("uniformity", "{x}", "{short}"), "paired"),
     (("uniformity", "{nan}"), "NaN"),
     (("cka", "{x}", "{y}", "--kernel", "rbf", "--max-n", "10"), "--max-n"),
     (("cka", "{x}", "{y}", "--sample", "10"), "RBF kernel only"),
+    (("cka", "{x}", "{y}", "--calibrate", "0"), "--calibrate"),
+    (("cka-matrix", "--rows", "{x}", "--cols", "{y}", "--calibrate", "5", "--alpha", "1"), "--alpha 1"),
+    (("cka-matrix", "--rows", "{x}"), "--rows and --cols go together"),
     (("overlap", "{x}", "{y}", "--variance", "2"), "--variance"),
 ])
 def test_bad_inputs_exit_2(cli, files, args, message):
