@@ -24,8 +24,9 @@ import numpy as np
 from ..compute import as_backend
 from ..errors import InputError
 from ..knn import topk_cosine
-from .neighbors import knn_graph
+from .neighbors import knn_graph, relabel
 from .prep import Prepared, clamp_neighbours, pair
+
 
 def _setup(x, y, k, backend, name: str, minimum: int = 1, min_rows: int = 2):
     """Validated row sources, the clamped k and the backend (default: CPU, float32)."""
@@ -37,13 +38,6 @@ def _setup(x, y, k, backend, name: str, minimum: int = 1, min_rows: int = 2):
     k = clamp_neighbours(int(k), ea.n, f"{name} k")
     backend = as_backend("cpu", "float32") if backend is None else as_backend(backend)
     return ea.data, eb.data, k, backend
-
-
-def _relabel(idx_b: np.ndarray, perm: np.ndarray) -> np.ndarray:
-    """k-NN lists of B[perm] from those of B: kNN_B'(i) = π⁻¹(kNN_B(π(i))), order kept."""
-    inv = np.empty_like(perm)
-    inv[perm] = np.arange(len(perm))
-    return inv[idx_b[perm]]
 
 
 def _is_member(sorted_keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +56,7 @@ def _list_score(x, y, k, backend, name, per_rows) -> Prepared:
     """A score computed from the two k-NN graphs alone, re-evaluable under shuffled pairing."""
     x, y, k, backend = _setup(x, y, k, backend, name)
     ia, ib = knn_graph(x, k, backend), knn_graph(y, k, backend)
-    return Prepared(per_rows(ia, ib, k), lambda perm: per_rows(ia, _relabel(ib, perm), k))
+    return Prepared(per_rows(ia, ib, k), lambda perm: per_rows(ia, relabel(ib, perm), k))
 
 
 # --- cycle k-NN -------------------------------------------------------------------------
@@ -217,7 +211,7 @@ def prepare_cknna(x, y, *, k: int = 10, backend=None, normalize: bool = True) ->
     scale = float(np.sqrt(sim_kk * sim_ll))
 
     def shuffled(perm: np.ndarray) -> float:
-        kp, vp = _sorted_edges(_relabel(ib, perm), vb[perm])
+        kp, vp = _sorted_edges(relabel(ib, perm), vb[perm])
         return _hsic_intersection(ka, kva, kp, vp, n) / scale
 
     return Prepared(_hsic_intersection(ka, kva, kb, kvb, n) / scale, shuffled)

@@ -52,12 +52,14 @@ def _params(rsa_method, rdm, whiten, sigma_frac, variance) -> dict:
               help=f"Measures to compute (repeat or comma-separate); default: {', '.join(DEFAULT_METRICS)}. "
                    "--list shows them all.")
 @click.option("--list", "list_", is_flag=True, help="List the measures: direction, range, invariances, paper.")
+@click.option("--sample", type=click.IntRange(4), metavar="N",
+              help="Compute on N rows drawn at random (seeded): for the quadratic measures on large n.")
 @measure_options
 @click.option("--bootstrap", type=click.IntRange(1), metavar="N", help=BOOT_HELP)
 @click.option("--permutations", type=click.IntRange(1), metavar="N", help=PERM_HELP)
 @calibration_options
 @common_options
-def similarity_cmd(a, b, metrics, list_, k, rsa_method, rdm, whiten, sigma_frac, variance, bootstrap, permutations,
+def similarity_cmd(a, b, metrics, list_, sample, k, rsa_method, rdm, whiten, sigma_frac, variance, bootstrap, permutations,
                    calibrate, alpha, opts):
     """Paired similarity of A and B under the measures of the field, each beside its chance value.
 
@@ -81,7 +83,7 @@ def similarity_cmd(a, b, metrics, list_, k, rsa_method, rdm, whiten, sigma_frac,
     names = _names(metrics) if metrics else list(DEFAULT_METRICS)
     res = similarity(a, b, names, params=_params(rsa_method, rdm, whiten, sigma_frac, variance), k=k,
                      calibrate=calibrate, alpha=alpha, permutations=permutations, bootstrap=bootstrap,
-                     seed=opts.seed, device=opts.device, dtype=opts.dtype)
+                     sample=sample, seed=opts.seed, device=opts.device, dtype=opts.dtype)
     if opts.json:
         return emit_json(res)
     head = ["metric", "value"] + (["chance τ", "calibrated", "p"] if calibrate else []) + (
@@ -102,7 +104,7 @@ def similarity_cmd(a, b, metrics, list_, k, rsa_method, rdm, whiten, sigma_frac,
     if calibrate:
         lines += ["", f"calibrated = clamp((s − τ)/(s_best − τ), 0, 1): 0 = no better than {calibrate} shuffled "
                       f"pairings at α = {alpha:g}; τ is what chance reaches"]
-    click.echo("\n".join(lines + [f"note: {n}" for n in notes]))
+    click.echo("\n".join(lines + [f"note: {n}" for n in res.notes + notes]))
 
 
 @cli.command("cka-matrix")

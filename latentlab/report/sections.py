@@ -95,6 +95,11 @@ def calibration_numbers(cal) -> dict:
             "n_permutations": cal.n_permutations, "alpha": cal.alpha}
 
 
+def _finite(x) -> bool:
+    v = _value(x)
+    return v is not None and bool(np.isfinite(v))
+
+
 def _short(x: float) -> str:
     return f"{x:.2f}" if abs(x) >= 0.1 or x == 0 else f"{x:.2g}"
 
@@ -213,7 +218,10 @@ def cka_section(ctx: Context) -> Section:
         s.numbers["calibration"] = {k: calibration_numbers(c) for k, c in cals.items()}
         lines = [chance_words(label, res.cka, cals[key])
                  for key, label, res in (("cka_linear", "linear CKA", lin), ("cka_debiased", "debiased CKA", deb))
-                 if key in cals and np.isfinite(_value(res.cka))]
+                 if key in cals and _finite(res.cka)]
+    undefined = [label for label, res in (("linear CKA", lin), ("debiased CKA", deb)) if not _finite(res.cka)]
+    if undefined:
+        lines.append(f"{' and '.join(undefined)} {'is' if len(undefined) == 1 else 'are'} undefined here: see the note")
     about = ("Linear CKA (Kornblith et al. 2019) is a similarity in [0, 1], 1 = the same up to rotation and "
              "isotropic scaling; the debiased estimator (Song et al. 2012) corrects the upward bias at small n.")
     if cals:
@@ -221,15 +229,18 @@ def cka_section(ctx: Context) -> Section:
                   "rows; calibrated = clamp((CKA − τ)/(1 − τ), 0, 1): 0 = no better than unrelated pairs "
                   "(Gröger, Wen & Brbić 2026).")
     s.reading = "\n".join(([capitalize("; ".join(lines)) + "."] if lines else []) + [about])
-    items = [("linear CKA", _value(lin.cka), *_ci(lin.cka)), ("debiased CKA", _value(deb.cka), *_ci(deb.cka))]
+    items = [(label, _value(r.cka), *_ci(r.cka)) for label, r in (("linear CKA", lin), ("debiased CKA", deb))
+             if _finite(r.cka)]
     items += [(f"{label}, calibrated", cals[key].calibrated, None, None)
               for key, label in (("cka_linear", "linear"), ("cka_debiased", "debiased")) if key in cals]
-    s.figures.append(draw_intervals(items, xlabel="CKA (similarity, 1 = same; calibrated: 0 = chance)",
-                                    title="CKA" + (f" with 95% bootstrap CI ({ctx.bootstrap} resamples)" if ctx.boot else "")))
+    if items:
+        s.figures.append(draw_intervals(items, xlabel="CKA (similarity, 1 = same; calibrated: 0 = chance)",
+                                        title="CKA" + (f" with 95% bootstrap CI ({ctx.bootstrap} resamples)"
+                                                       if ctx.boot else "")))
     boot = ["--bootstrap", str(ctx.bootstrap)] if ctx.boot else []
     s.commands.append(ctx.cmd("cka", ctx.spec_a, ctx.spec_b, *boot, *ctx.cal_args))
     s.commands.append(ctx.cmd("cka", ctx.spec_a, ctx.spec_b, "--debiased", *boot, *ctx.cal_args))
-    s.notes = list(lin.notes) + list(deb.notes)
+    s.notes = list(dict.fromkeys(list(lin.notes) + list(deb.notes)))
     return s
 
 
@@ -266,10 +277,14 @@ def overlap_section(ctx: Context) -> Section:
         s.notes.append("svcca, pwcca, procrustes_distance and mutual_knn undefined: they compare the same items "
                        "in two spaces and the inputs are not row-paired")
         s.hide += ["svcca_dims", "k"]  # their parameters: nothing to show without them
-    undefined = [n for n in ("svcca", "pwcca") if ctx.paired and getattr(res, n) is None]
+    names = ((["overlap"] if ctx.same_dim else [])
+             + (["svcca", "pwcca", "procrustes_distance", "mutual_knn"] if ctx.paired else []))
+    undefined = [n for n in names if getattr(res, n) is None]
     if undefined:
-        lines.append(f"{' and '.join(undefined)} {'is' if len(undefined) == 1 else 'are'} undefined here "
-                     "(canonical correlations of 1 by construction, n ≤ d): see the notes.")
+        cca = all(any(note.startswith(f"{n} undefined") and "n ≤ d" in note for note in res.notes) for n in undefined)
+        lines.append(f"{', '.join(undefined[:-1])}{' and ' if len(undefined) > 1 else ''}{undefined[-1]} "
+                     f"{'is' if len(undefined) == 1 else 'are'} undefined here"
+                     + (" (canonical correlations of 1 by construction, n ≤ d)" if cca else "") + ": see the notes.")
     about = ("Principal angles between the top PCA subspaces (0° = shared direction); overlap = mean cos² "
              "(1 = same subspace). SVCCA/PWCCA/mutual_knn are similarities, procrustes_distance a distance; "
              "chance is the value expected without shared structure")
@@ -297,8 +312,12 @@ def spectrum_section(ctx: Context) -> Section:
                  "explained_variance_top10": {"A": ra.explained_variance, "B": rb.explained_variance}}
     s.reading = ("Effective rank (Roy & Vetterli 2007): how many directions carry the variance; anisotropy: mean "
                  "pairwise cosine (0 = isotropic); hubness_skew > 1 means a few rows are everyone's neighbours.")
-    s.figures.append(draw_spectrum([spectrum_entry(ra, ctx.name_a), spectrum_entry(rb, ctx.name_b)]))
+    entries = [spectrum_entry(r, name) for r, name in ((ra, ctx.name_a), (rb, ctx.name_b))
+               if getattr(r, "eigenvalues", None) is not None]  # a constant set has no spectrum to draw
+    if entries:
+        s.figures.append(draw_spectrum(entries))
     s.commands += [ctx.cmd("spectrum", ctx.spec_a), ctx.cmd("spectrum", ctx.spec_b)]
+    s.notes = list(dict.fromkeys(list(getattr(ra, "notes", []) or []) + list(getattr(rb, "notes", []) or [])))
     return s
 
 
