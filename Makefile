@@ -14,7 +14,7 @@ MPY    := $(MVENV)/bin/python
 MTORCH ?= torch==2.14.1 torchvision==0.29.1
 MSTAMP := $(MVENV)/.installed
 
-.PHONY: demo test install bench browser clean
+.PHONY: demo test test-fast install bench browser clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -52,6 +52,10 @@ demo: $(STAMP)
 test: $(TSTAMP) $(MSTAMP) browser
 	$(PY) -m pytest -q
 	LATENTLAB_REQUIRE_MODELS=1 $(MPY) -m pytest -q tests/loaders/test_openclip.py
+
+# The edit loop: unit tests without the coverage simulations, notebooks, browser and model loading.
+test-fast: $(TSTAMP)
+	$(PY) -m pytest -q -m "not slow and not browser and not models" --ignore=tests/test_notebooks.py --ignore=tests/loaders
 
 bench: $(TSTAMP)
 	$(PY) bench/run_all.py

@@ -104,6 +104,15 @@ def _short(x: float) -> str:
     return f"{x:.2f}" if abs(x) >= 0.1 or x == 0 else f"{x:.2g}"
 
 
+def small_k_note(ctx: Context) -> list[str]:
+    """τ is the ⌈(1 − α)(K + 1)⌉-th smallest of K + 1 scores: below (1 − α)/α shufflings it is the largest."""
+    least = int(np.ceil((1 - ctx.alpha) / ctx.alpha - 1e-9))
+    if 0 < ctx.calibrate < least:
+        return [f"--calibrate {ctx.calibrate} < {least}: with so few shufflings τ is the largest of the "
+                f"{ctx.calibrate + 1} scores, so every calibrated value is 0 whatever the data; use at least {least}"]
+    return []
+
+
 def capitalize(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -240,7 +249,7 @@ def cka_section(ctx: Context) -> Section:
     boot = ["--bootstrap", str(ctx.bootstrap)] if ctx.boot else []
     s.commands.append(ctx.cmd("cka", ctx.spec_a, ctx.spec_b, *boot, *ctx.cal_args))
     s.commands.append(ctx.cmd("cka", ctx.spec_a, ctx.spec_b, "--debiased", *boot, *ctx.cal_args))
-    s.notes = list(dict.fromkeys(list(lin.notes) + list(deb.notes)))
+    s.notes = list(dict.fromkeys(list(lin.notes) + list(deb.notes))) + small_k_note(ctx)
     return s
 
 
@@ -254,8 +263,8 @@ def overlap_section(ctx: Context) -> Section:
                  if k not in ("principal_angles", "bootstrap", "p_values", "notes", "permutation", "calibration")}
     if res.calibration:
         s.numbers["calibration"] = {k: calibration_numbers(c) for k, c in res.calibration.items()}
-    if not res.forced_zero_angles:
-        s.hide.append("forced_zero_angles")
+    # shown only when they say something: forced zero angles, and the parameters of scores computed
+    s.hide += [k for k in ("forced_zero_angles", "svcca_dims", "k") if not s.numbers.get(k)]
     lines = []
     if res.overlap is not None and res.overlap_chance is not None:
         forced = (f"; {res.forced_zero_angles} angles are 0 by construction" if res.forced_zero_angles else "")
@@ -269,14 +278,13 @@ def overlap_section(ctx: Context) -> Section:
         elif cal is None and name == "mutual_knn" and res.mutual_knn is not None and res.mutual_knn_chance is not None:
             lines.append(f"mutual_knn {_short(_value(res.mutual_knn))} against {_short(res.mutual_knn_chance)} "
                          "expected for random neighbours.")
-    s.notes = list(res.notes)
+    s.notes = list(res.notes) + (small_k_note(ctx) if ctx.paired else [])
     if not ctx.same_dim:
         s.notes.append("overlap, overlap_chance and grassmann_distance undefined: principal angles compare "
                        "subspaces of one space and A and B have different dimensions")
     if not ctx.paired:
         s.notes.append("svcca, pwcca, procrustes_distance and mutual_knn undefined: they compare the same items "
                        "in two spaces and the inputs are not row-paired")
-        s.hide += ["svcca_dims", "k"]  # their parameters: nothing to show without them
     names = ((["overlap"] if ctx.same_dim else [])
              + (["svcca", "pwcca", "procrustes_distance", "mutual_knn"] if ctx.paired else []))
     undefined = [n for n in names if getattr(res, n) is None]
