@@ -82,16 +82,6 @@ def mutual_knn_permutation(graphs: NeighbourGraphs, n_permutations: int, seed: i
                                   n_permutations=n_permutations, seed=seed)
 
 
-def mutual_knn_bootstrap(graphs: NeighbourGraphs, n_resamples: int, seed: int = 0, level: float = 0.95):
-    """Percentile interval over resampled query rows, the neighbour graphs held fixed.
-
-    Resampling the gallery would make a row's copies its nearest neighbours, so the rows
-    whose neighbourhoods are compared are resampled and the graphs kept.
-    """
-    reps = [float(graphs.per_row[idx].mean()) for idx in stats.resample_indices(len(graphs.per_row), n_resamples, seed)]
-    return stats.make_estimate(graphs.value, reps, level, "percentile bootstrap over query rows (k-NN graphs fixed)")
-
-
 def hubness_stats(x, k: int, backend: Backend) -> tuple[dict, np.ndarray]:
     """Hubness of the k-NN graph of ``x`` (k clamped to n − 1) and the k-occurrence counts."""
     k = clamp_neighbours(k, len(x), "hubness k")
@@ -99,5 +89,5 @@ def hubness_stats(x, k: int, backend: Backend) -> tuple[dict, np.ndarray]:
     return hubness(idx, len(x)), np.bincount(idx.reshape(-1), minlength=len(x))
 
 
-__all__ = ["mutual_knn_graphs", "mutual_knn_permutation", "prepare_mutual_knn", "prepare_mutual_knn_xy", "relabel", "mutual_knn_bootstrap", "knn_graph",
+__all__ = ["mutual_knn_graphs", "mutual_knn_permutation", "prepare_mutual_knn", "prepare_mutual_knn_xy", "relabel", "knn_graph",
            "overlap_counts", "hubness_stats", "NeighbourGraphs"]

@@ -257,3 +257,33 @@ def test_renderer_greys_every_undefined_value_with_the_reason_from_the_notes():
     assert "| lone | — (undefined) |" in md and "| A.qux | 1.5000 | 0.5000 | 0.7500 | 0.2500 | 0.0100 |" in md
     assert "> one\n>\n> two" in md
     assert rep.to_dict()["sections"]["x"]["numbers"]["bar"] is None
+
+
+def test_a_constant_input_reads_undefined_with_its_reason():
+    from latentlab.report import build_report
+    from latentlab.report.render import table_rows, undefined_reason
+
+    a, b = np.ones((60, 16)), np.random.default_rng(0).normal(size=(60, 16))
+    rep = build_report(a, b, bootstrap=0, calibrate=20, sections=["cka", "overlap", "spectrum"], strict=True)
+    data = rep.to_dict()["sections"]
+    assert data["cka"]["numbers"]["cka_linear"] is None and data["overlap"]["numbers"]["overlap"] is None
+    assert data["spectrum"]["numbers"]["A"]["effective_rank"] is None
+    assert data["spectrum"]["numbers"]["B"]["effective_rank"] is not None
+    for s in rep.sections:
+        undefined = [r for r in table_rows(s) if r.undefined]
+        assert undefined and all("constant" in r.reason for r in undefined), s.key
+    html = rep.html()
+    assert "<tr class='undefined'><td>cka_linear</td>" in html and "<tr class='undefined'><td>B.effective_rank" not in html
+    # a note about no key in particular is the reason of every undefined value; "A: …" goes to A's rows
+    notes = ["A: every column is constant; the spectrum is undefined", "B: every column is constant; the spectrum is undefined"]
+    assert undefined_reason("B.hubs", notes)[0] == notes[1] and undefined_reason("A.hubs", notes)[0] == notes[0]
+    assert undefined_reason("x", ["ranks: fine"]) == (None, None)
+
+
+def test_too_few_shufflings_are_flagged(clip_pair):
+    from latentlab.report import build_report
+
+    x = clip_pair[0][:100, :16]
+    rep = build_report(x, np.ascontiguousarray(x[:, ::-1]), sections=["cka"], bootstrap=0, calibrate=10)
+    assert any("--calibrate 10 < 19" in n for n in rep.sections[0].notes)
+    assert rep.sections[0].numbers["calibration"]["cka_linear"]["calibrated"] == 0.0
