@@ -45,12 +45,13 @@ representation hypothesis", ICML 2026 (null calibration; reference package
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, LatentlabWarning
 from .progress import progress
 from .results import Estimate, ResultMixin
 
@@ -295,6 +296,11 @@ def calibrate_scores(observed: float, null, *, alpha: float = 0.05, best: float 
     attainable distance.
     """
     alpha = check_alpha(alpha)
+    if len(null) < int(np.ceil(1.0 / alpha)) - 1:
+        # ⌈(1 − α)(K + 1)⌉ = K + 1: τ is the largest of all scores, so nothing can exceed it
+        warnings.warn(f"calibrate: {len(null)} shuffles are too few at alpha {alpha:g} (τ is the largest score and "
+                      f"every calibrated value 0); use at least {int(np.ceil(1.0 / alpha)) - 1}",
+                      LatentlabWarning, stacklevel=2)
     sign = 1.0 if higher_is_better else -1.0
     null = sign * np.asarray(null, dtype=np.float64)
     obs, top = sign * float(observed), sign * float(best)

@@ -124,6 +124,8 @@ def as_embeddings(x: Any, name: str = "array", *, check_finite: bool = True) -> 
     if type(x).__module__.startswith("torch"):
         x = torch_to_numpy(x)
     # numpy arrays and lazy row sources (shape, dtype, row indexing) are kept as they are
+    if isinstance(x, np.ndarray) and any(st < 0 for st in x.strides):
+        x = np.ascontiguousarray(x)  # torch cannot view negative strides (x[:, ::-1])
     is_rows = hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "__getitem__")
     emb = Embeddings(data=x if is_rows else np.asarray(x), name=name)
     validate(emb, check_finite=check_finite)

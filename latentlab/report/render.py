@@ -247,7 +247,9 @@ def _html_table(s) -> list[str]:
     out.append("</table>")
     for reason, n in footnotes.items():
         keys = ", ".join(r.key for r in rows if r.reason == reason)
-        out.append(f"<p class='footnote'><sup>{n}</sup> {e(keys)} {UNDEFINED}: {e(reason)}</p>")
+        said = re.search(rf"\b{UNDEFINED}\b", reason)  # a general note says "… is undefined" itself
+        out.append(f"<p class='footnote'><sup>{n}</sup> {e(keys)}{':' if said else ' ' + UNDEFINED + ':'} "
+                   f"{e(reason)}</p>")
     return out
 
 

@@ -104,3 +104,11 @@ def test_cli_cka_and_overlap_calibrate(cli, tmp_path):
     assert set(out["calibration"]) == {"svcca", "pwcca", "mutual_knn"}
     res = cli("cka", tmp_path / "x.npy", tmp_path / "y.npy", "--calibrate", "9", "--alpha", "2", ok=False)
     assert res.exit_code == 2 and res.stderr.startswith("error: --alpha 2")
+
+
+def test_too_few_shuffles_warn_and_negative_strides_work():
+    from latentlab.errors import LatentlabWarning
+    x = np.random.default_rng(7).normal(size=(30, 4))
+    with pytest.warns(LatentlabWarning, match="too few"):
+        res = latentlab.cka(x, x[:, ::-1], calibrate=10)
+    assert res.calibration.calibrated == 0.0 and res.cka == pytest.approx(1.0)
