@@ -64,7 +64,8 @@ def common_options(func):
     @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
                   help="Computation precision.")
     @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-    @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every random choice.")
+    @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+                  help="Seed for every random choice (a non-negative integer).")
     @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
     @functools.wraps(func)
     def wrapper(*args, as_json, dtype, device, seed, debug, **kwargs):

@@ -94,3 +94,13 @@ def test_bootstrap_unpaired_and_narrowing():
         assert res.paired is False and "independently" in res.centroid_distance.method
         widths.append(res.centroid_distance.ci_high - res.centroid_distance.ci_low)
     assert widths[1] < widths[0] / 2
+
+
+def test_grids_are_bounded_and_finite():
+    from latentlab.errors import InputError
+    from latentlab.grid import parse_grid
+    for bad, message in (("0:1:1e-9", "at most 1000"), ("0:inf:1", "finite"), ("nan,1", "finite"),
+                         ("0:1:nan", "finite"), (",".join(["1"] * 1001), "at most 1000")):
+        with pytest.raises(InputError, match=message):
+            parse_grid(bad, "--shift")
+    assert len(parse_grid("0:999:1", "--shift")) == 1000
