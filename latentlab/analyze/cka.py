@@ -275,7 +275,6 @@ def _group_sums(xc: torch.Tensor, yc: torch.Tensor, label: torch.Tensor, groups:
 def _cka_from_sums(s: dict, debiased: bool) -> float:
     """CKA from summed moments (around a fixed shift); the debiased form per :func:`_hsic_linear`."""
     nn = float(s["n"])
-    m = {"x": s["sx"] / nn, "y": s["sy"] / nn}
     raw = {("x", "x"): s["xx"], ("y", "y"): s["yy"], ("x", "y"): s["xy"]}
     cen = {k: v - np.outer(s["s" + k[0]], s["s" + k[1]]) / nn for k, v in raw.items()}
     hsic = {k: float((c * c).sum()) for k, c in cen.items()}
@@ -283,18 +282,12 @@ def _cka_from_sums(s: dict, debiased: bool) -> float:
         sq = {"x": "a", "y": "b"}  # a = ‖x − s‖², b = ‖y − s‖²
         tr = {"x": float(np.trace(cen[("x", "x")])), "y": float(np.trace(cen[("y", "y")]))}
         for (i, j), value in list(hsic.items()):
-            rows = _centred_sqnorm_products(s, raw[(i, j)], m[i], m[j], sq[i], sq[j], i, j, nn)
+            ai, aj = sq[i], sq[j]
+            saa = s["s" + "".join(sorted(ai + aj))] if ai != aj else s[f"s{ai}{aj}"]
+            rows = kernels.centred_sqnorm_products(nn, float(saa), float(s[f"s{ai}"]), float(s[f"s{aj}"]),
+                                                   s[f"{ai}_{j}"], s[f"{aj}_{i}"], s[f"s{i}"], s[f"s{j}"], raw[(i, j)])
             hsic[(i, j)] = _hsic_from_parts(value, rows, tr[i], tr[j], nn, True)
     return _ratio(hsic[("x", "y")], hsic[("x", "x")], hsic[("y", "y")])
-
-
-def _centred_sqnorm_products(s, raw_ij, mi, mj, ai, aj, i, j, nn) -> float:
-    """Σ_r ‖c_ir − m_i‖² ‖c_jr − m_j‖² from sums around the shift (c: shifted rows, m: their mean)."""
-    pi, pj = float(mi @ mi), float(mj @ mj)
-    saa = s["s" + "".join(sorted(ai + aj))] if ai != aj else s[f"s{ai}{aj}"]
-    return (float(saa) - 2 * float(mj @ s[f"{ai}_{j}"]) + pj * float(s[f"s{ai}"])
-            - 2 * float(mi @ s[f"{aj}_{i}"]) + 4 * float(mi @ raw_ij @ mj) - 2 * pj * float(mi @ s[f"s{i}"])
-            + pi * float(s[f"s{aj}"]) - 2 * pi * float(mj @ s[f"s{j}"]) + nn * pi * pj)
 
 
 # --------------------------------------------------------------------------- RBF kernel

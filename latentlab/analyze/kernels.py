@@ -59,12 +59,22 @@ class RowNormMoments:
         """Σ_r ‖x_i,r − μ_i‖² ‖x_j,r − μ_j‖², given C_ij = Σ_r (x_i,r − μ_i)(x_j,r − μ_j)ᵀ."""
         n = self.n
         m, p = self.s1[i] / n, self.s1[j] / n
-        mm, pp = m @ m, p @ p
-        saa = self.saa[(min(i, j), max(i, j))]
-        total = (saa - 2 * (p @ self.sac[(i, j)]) + pp * self.sa[i] - 2 * (m @ self.sac[(j, i)])
-                 + 4 * (m @ c_ij @ p + n * mm * pp) - 2 * pp * (m @ self.s1[i]) + mm * self.sa[j]
-                 - 2 * mm * (p @ self.s1[j]) + n * mm * pp)
-        return float(total)
+        raw = c_ij + n * torch.outer(m, p)  # Σ c_i c_jᵀ around the shift
+        return centred_sqnorm_products(n, self.saa[(min(i, j), max(i, j))], self.sa[i], self.sa[j],
+                                       self.sac[(i, j)], self.sac[(j, i)], self.s1[i], self.s1[j], raw)
+
+
+def centred_sqnorm_products(n, saa, sa_i, sa_j, sac_ij, sac_ji, s1_i, s1_j, raw_ij) -> float:
+    """Σ_r ‖c_ir − m_i‖² ‖c_jr − m_j‖² from sums around a shift — the one home of this expansion.
+
+    c: shifted rows, a = ‖c‖², m = Σc / n; ``saa`` = Σ a_i a_j, ``sa_i`` = Σ a_i, ``sac_ij`` =
+    Σ a_i c_j, ``s1_i`` = Σ c_i, ``raw_ij`` = Σ c_i c_jᵀ. Expanding ‖c − m‖² = a − 2c·m + ‖m‖²
+    in both factors gives the nine terms below (numpy or torch operands).
+    """
+    mi, mj = s1_i / n, s1_j / n
+    pi, pj = float(mi @ mi), float(mj @ mj)
+    return float(saa - 2 * (mj @ sac_ij) + pj * sa_i - 2 * (mi @ sac_ji) + 4 * (mi @ raw_ij @ mj)
+                 - 2 * pj * (mi @ s1_i) + pi * sa_j - 2 * pi * (mj @ s1_j) + n * pi * pj)
 
 
 def _sq_dist(xi: torch.Tensor, xj: torch.Tensor, ni: torch.Tensor, nj: torch.Tensor) -> torch.Tensor:
@@ -148,4 +158,4 @@ def hsic_from_sums(acc: dict, p: str, q: str, debiased: bool) -> float:
     return float(trace + tp.sum() * tq.sum() / ((n - 1.0) * (n - 2.0)) - 2.0 / (n - 2.0) * (tp @ tq))
 
 
-__all__ = ["RowNormMoments", "median_sq_distance", "rbf_pair_sums", "hsic_from_sums"]
+__all__ = ["RowNormMoments", "centred_sqnorm_products", "median_sq_distance", "rbf_pair_sums", "hsic_from_sums"]
