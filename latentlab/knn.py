@@ -74,7 +74,7 @@ def topk_cosine(queries, gallery, k: int, *, backend: Backend, exclude_self: boo
                 v, i = torch.cat([best_v, v], 1), torch.cat([best_i, i], 1)
                 best_v, pos = torch.topk(v, min(k, v.shape[1]), dim=1)
                 best_i = torch.gather(i, 1, pos)
-        best_v, best_i = _order_ties(best_v, best_i)
+        best_v, best_i = order_ties(best_v, best_i)
         out_v[q0 : q0 + q.shape[0]] = best_v.cpu().numpy()
         out_i[q0 : q0 + q.shape[0]] = best_i.cpu().numpy()
     return out_v, out_i
@@ -85,7 +85,7 @@ def prep(x: torch.Tensor, normalize: bool) -> torch.Tensor:
     return l2_normalize(x) if normalize else x
 
 
-def _order_ties(values: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def order_ties(values: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sort each row by descending value, then ascending index, so results are deterministic."""
     order = torch.argsort(indices, dim=1)
     values, indices = torch.gather(values, 1, order), torch.gather(indices, 1, order)

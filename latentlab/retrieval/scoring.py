@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..compute import Backend, as_backend, l2_normalize
+from ..knn import order_ties
 from .metrics import check_truth
 
 
@@ -61,14 +62,6 @@ def _merge_topk(best_v, best_i, v, i, k):
     v, i = torch.cat([best_v, v], 1), torch.cat([best_i, i], 1)
     best_v, pos = torch.topk(v, min(k, v.shape[1]), dim=1)
     return best_v, torch.gather(i, 1, pos)
-
-
-def _order_ties(values: torch.Tensor, indices: torch.Tensor):
-    """Descending value, then ascending index: the order :func:`latentlab.knn.topk_cosine` uses."""
-    order = torch.argsort(indices, dim=1)
-    values, indices = torch.gather(values, 1, order), torch.gather(indices, 1, order)
-    order = torch.argsort(-values, dim=1, stable=True)
-    return torch.gather(values, 1, order), torch.gather(indices, 1, order)
 
 
 def ranked_pass(queries, gallery, truth=None, *, backend: Backend | None = None, scorer: AdjustedScores | None = None,
@@ -128,5 +121,5 @@ def ranked_pass(queries, gallery, truth=None, *, backend: Backend | None = None,
                     count += (chunk_scores(q, q0, g0) >= best[:, None]).sum(dim=1)
             ranks[q0 : q0 + rows] = (count - 1).cpu().numpy()
         if k:
-            top[q0 : q0 + rows] = _order_ties(best_v, best_i)[1].cpu().numpy()
+            top[q0 : q0 + rows] = order_ties(best_v, best_i)[1].cpu().numpy()
     return ranks, top
