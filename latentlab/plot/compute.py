@@ -12,7 +12,6 @@ from .data import joint_projection, similarity_samples
 from .figures import (draw_cka_heatmap, draw_joint_embedding, draw_principal_angles, draw_recall_curves,
                       draw_shift, draw_similarity_histograms, draw_spectrum)
 
-RECALL_KS = (1, 2, 5, 10, 20, 50, 100)
 
 
 def umap_figure(a, b, *, method="umap", max_points=10_000, seed=0, name_a=None, name_b=None, **_):
@@ -82,14 +81,14 @@ def shift_figure(a, b, *, shift=None, name_a=None, name_b=None, seed=0, device="
 def recall_figure(q, g, truth=None, *, fix=None, bank_gallery=None, bank_queries=None, name_q=None, name_g=None,
                   device="auto", dtype="float32", **params):
     from ..retrieval.evaluate import evaluate
+    from ..retrieval.metrics import recall_curve
 
     eq, eg = as_embeddings(q, "queries"), as_embeddings(g, "gallery")
     res = evaluate(eq, eg, truth, fix, bank_gallery=bank_gallery, bank_queries=bank_queries, device=device,
                    dtype=dtype, **params)
-    ks = [k for k in RECALL_KS if k <= eg.n]
     curves = {"no fix": res.forward.baseline.ranks}
     if fix:
         curves[fix] = res.forward.fixed.ranks
-    recall = {label: (ks, [float(np.mean(r < k)) for k in ks]) for label, r in curves.items()}
+    recall = {label: recall_curve(r, eg.n) for label, r in curves.items()}
     title = f"Retrieval {name_q or eq.name} → {name_g or eg.name} (ties count against the query)"
     return draw_recall_curves(recall, title), {label: dict(zip(map(str, ks), v)) for label, (ks, v) in recall.items()}

@@ -332,6 +332,7 @@ def spectrum_section(ctx: Context) -> Section:
 def retrieval_section(ctx: Context) -> Section:
     from ..plot.figures import draw_recall_curves
     from ..retrieval.evaluate import evaluate
+    from ..retrieval.metrics import recall_curve
 
     s = Section("retrieval", "Retrieval both ways")
     if not ctx.paired or not ctx.same_dim:
@@ -342,11 +343,10 @@ def retrieval_section(ctx: Context) -> Section:
     s.numbers = {"A→B": res.forward.to_dict(), "B→A": res.reverse.to_dict()}
     s.reading = ("Cosine retrieval of the true partner, ties counted against the query; R@k are fractions "
                  "(higher = better). CSLS (Conneau et al. 2018) is a training-free hubness fix shown beside it.")
-    ks = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= ctx.b.n]
     curves = {}
     for label, d in ((f"{ctx.name_a}→{ctx.name_b}", res.forward), (f"{ctx.name_b}→{ctx.name_a}", res.reverse)):
         for suffix, m in (("", d.baseline), (" + CSLS", d.fixed)):
-            curves[label + suffix] = (ks, [float(np.mean(m.ranks < k)) for k in ks])
+            curves[label + suffix] = recall_curve(m.ranks, len(ctx.b))
     s.figures.append(draw_recall_curves(curves, f"Recall@k, {ctx.name_a} ↔ {ctx.name_b}"))
     s.commands.append(ctx.cmd("retrieval", ctx.spec_a, ctx.spec_b, "--both", "--fix", "csls"))
     s.notes = list(res.notes)

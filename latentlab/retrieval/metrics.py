@@ -123,6 +123,17 @@ def summarize_ranks(ranks: np.ndarray, ks=KS) -> RankMetrics:
                        mrr=float(np.mean(1.0 / (r + 1))), n_queries=int(r.size))
 
 
+#: The k of a recall@k curve (those ≤ the gallery size are drawn).
+RECALL_KS = (1, 2, 5, 10, 20, 50, 100)
+
+
+def recall_curve(ranks: np.ndarray, n_gallery: int, ks=RECALL_KS) -> tuple[list[int], list[float]]:
+    """Recall@k for every k ≤ ``n_gallery`` from 0-based ranks of the true item (ties against the query)."""
+    ks = [k for k in ks if k <= n_gallery]
+    ranks = np.asarray(ranks)
+    return ks, [float(np.mean(ranks < k)) for k in ks]
+
+
 def rank_metrics(scores, truth=None) -> RankMetrics:
     """Metrics for a precomputed (n_q, n_g) score matrix (higher = more similar)."""
     s = torch.as_tensor(np.asarray(scores))
