@@ -89,7 +89,7 @@ def chance_overlap(ra: int, rb: int, d: int) -> float:
 
 
 def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_variance: float = 0.99,
-            k: int = 10, bootstrap: int | None = None, permutations: int | None = None,
+            k: int | None = 10, bootstrap: int | None = None, permutations: int | None = None,
             calibrate: int | None = None, alpha: float = 0.05, seed: int = 0, level: float = 0.95,
             device="auto", dtype="float32") -> OverlapResult:
     """How much A and B share: principal angles between their top-r PCA subspaces and, for
@@ -101,7 +101,7 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
         ``forced_zero_angles`` counts the angles r_A + r_B > d forces to 0). Default: the
         fewest directions holding ``variance``, capped so that r_A + r_B ≤ d.
     svcca_variance : SVCCA keeps the top directions reaching this fraction of variance.
-    k : neighbours for mutual k-NN (clamped to n − 1 with a warning).
+    k : neighbours for mutual k-NN (clamped to n − 1 with a warning); ``None`` skips mutual k-NN.
     bootstrap : resamples for 95 % intervals of every scalar, median-centred: the covariance
         statistics resample rows (ranks held at their full-data values), mutual k-NN is
         recomputed on half-samples.
@@ -174,8 +174,9 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
         scal["svcca"] = None if "svcca" in degenerate else svcca_from_cov(cxx, cyy, cxy, dims)
         scal["pwcca"] = None if "pwcca" in degenerate else pwcca_from_cov(cxx, cyy, cxy)
         scal["procrustes_distance"] = shape.shape_distance_streamed(ea, eb, alpha=1.0, backend=backend)
-        graphs = neighbors.mutual_knn_graphs(ea.data, eb.data, k, backend)
-        scal["mutual_knn"] = graphs.value
+        if k is not None:
+            graphs = neighbors.mutual_knn_graphs(ea.data, eb.data, k, backend)
+            scal["mutual_knn"] = graphs.value
     elif bootstrap or permutations or calibrate:
         notes.append("bootstrap, permutations and calibration need paired rows; skipped")
     values: dict = dict(scal)
@@ -189,10 +190,11 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
                                      n_resamples=bootstrap, seed=seed, level=level))
             # a k-NN graph is no sum over rows: half-samples recompute it (the query-row bootstrap
             # with the graphs fixed covered 78 % in simulation; half-samples 93 %)
-            values["mutual_knn"] = interval(registry.get("mutual_knn"), x, y, {"k": graphs.k}, graphs.value,
-                                            bootstrap, seed=seed, level=level, backend=backend)
+            if graphs is not None:
+                values["mutual_knn"] = interval(registry.get("mutual_knn"), x, y, {"k": graphs.k}, graphs.value,
+                                                bootstrap, seed=seed, level=level, backend=backend)
             schemes = {name: v.method for name, v in values.items() if isinstance(v, Estimate)}
-        prepared = {"mutual_knn": neighbors.prepare_mutual_knn(graphs)}
+        prepared = {"mutual_knn": neighbors.prepare_mutual_knn(graphs)} if graphs is not None else {}
         if "svcca" not in degenerate:
             prepared["svcca"] = prepare_svcca(x, y, dims)
         if "pwcca" not in degenerate:

@@ -5,6 +5,7 @@ import click
 import numpy as np
 
 from ..errors import InputError
+from ..io.outputs import check_outputs
 from .main import cli, common_options
 from .render import emit_json, table
 
@@ -99,6 +100,7 @@ def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, label
     """
     from ..align import fit_aligner
 
+    check_outputs({"-o": output}, {"SRC": src, "TGT": tgt, "--anchors": anchors, "--labels": labels})
     params = {"alpha": _parse_alpha(alpha), "alpha_cv": alpha_cv, "rank": rank, "components": components,
               "reg": reg, "scale": scale, "solver": solver, "iters": iters, "gw_rows": gw_rows}
     params = {k: v for k, v in params.items() if v is not None}
@@ -144,6 +146,7 @@ def apply_cmd(map_path, x, output, side, opts):
     from ..align import load_aligner
     from ..io import write_embeddings
 
+    check_outputs({"-o": output}, {"MAP": map_path, "X": x})
     aligner = load_aligner(map_path)
     out = aligner.transform(x) if side == "source" else aligner.transform_target(x)
     dtype = np.float64 if opts.dtype == "float64" else np.float32
@@ -219,6 +222,7 @@ def match_cmd(a, b, method, reg, rotate, output, plan_path, truth, iters, gw_row
     from ..align import match
     from ..io import save_array
 
+    check_outputs({"-o": output, "--plan": plan_path}, {"A": a, "B": b, "--truth": truth})
     if iters < 1 or gw_rows < 2:
         raise InputError("--iters must be ≥ 1 and --gw-rows ≥ 2")
     res = match(a, b, method, reg=reg, rotate=rotate, truth=_indices(truth, "--truth"), iters=iters,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from ..errors import InputError
+from ..io.outputs import check_outputs, embed_output
 from ..loaders import DEFAULT_SHARD_SIZE, MODEL_DTYPES, POOLS, EmbedReport, embed_to_file
 from .main import cli, common_options
 from .render import emit_json, table
@@ -53,6 +55,8 @@ def embed_cmd(model, input, out, layers, pool, normalize, batch_size, max_length
       latentlab embed hf:./minilm captions.txt -o layers/ --layers all --pool mean
       latentlab embed openclip:ViT-B-32:laion2b_s34b_b79k photos/ -o img.npy --dtype float16
     """
+    check_outputs({"-o": embed_output(out)}, {"INPUT": input, "MODEL": _model_path(model)},
+                  input_sidecars=False)
     report = embed_to_file(model, input, out, layers=layers, pool=pool, normalize=normalize,
                            batch_size=batch_size, max_length=max_length, device=opts.device, dtype=opts.dtype,
                            limit=limit, modality=modality, column=column, strict=strict,
@@ -61,6 +65,16 @@ def embed_cmd(model, input, out, layers, pool, normalize, batch_size, max_length
         emit_json(report)
     else:
         click.echo(render_embed(report))
+
+
+def _model_path(model: str):
+    """A local model folder or weights file (protected from -o); None for hub names or bad specs."""
+    from ..loaders import parse_spec
+
+    try:
+        return parse_spec(model).local
+    except InputError:
+        return None  # the loader reports a bad spec in its own words
 
 
 def _widen_dtype(command: click.Command) -> click.Command:

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..analyze.gap import GapResult, gap, parse_shift
 from ..io import read_embeddings, save_array
+from ..io.outputs import check_outputs
 from ..results import Estimate
 from .main import cli, common_options
 from .render import echo_notes, emit_json, provenance_lines, table
@@ -47,6 +48,7 @@ def gap_cmd(a, b, paired, shift, top_k, save_vector, probe, probe_rows, bootstra
       latentlab gap features_clip.npy::0 features_clip.npy::1 --shift -1:1:0.25
       latentlab gap images.npy texts.npy --json --save-vector gap.npy --bootstrap 1000
     """
+    check_outputs({"--save-vector": save_vector}, {"A": a, "B": b})
     deltas = parse_shift(shift) if shift else None
     ea, eb = read_embeddings(a), read_embeddings(b)
     res = gap(ea, eb, paired=paired, shift=deltas, top_k=top_k, separability=probe, probe_rows=probe_rows,

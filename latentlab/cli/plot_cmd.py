@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..analyze.gap import parse_shift
+from ..io.outputs import check_outputs
 from .main import cli, common_options
 from .render import emit_json
 from .retrieval_cmd import read_truth
@@ -54,6 +55,7 @@ def plot_umap(a, b, output, method, max_points, opts):
     """
     from ..plot.compute import umap_figure
 
+    check_outputs({"-o": output}, {"A": a, "B": b})
     _finish(opts, output, *umap_figure(a, b, method=method, max_points=max_points, seed=opts.seed))
 
 
@@ -70,6 +72,7 @@ def plot_cka(files, output, opts):
     """
     from ..plot.compute import cka_figure
 
+    check_outputs({"-o": output}, {"FILES": list(files)})
     from ..io import display_name
 
     labels = [display_name(f) for f in files]
@@ -90,6 +93,7 @@ def plot_sims(a, b, output, opts):
     """
     from ..plot.compute import sims_figure
 
+    check_outputs({"-o": output}, {"A": a, "B": b})
     _finish(opts, output, *sims_figure(a, b, seed=opts.seed))
 
 
@@ -107,6 +111,7 @@ def plot_spectrum(a, b, output, opts):
     """
     from ..plot.compute import spectrum_figure
 
+    check_outputs({"-o": output}, {"A": a, "B": b})
     inputs = [a] + ([b] if b else [])
     from ..io import display_name
 
@@ -131,6 +136,7 @@ def plot_angles(a, b, output, rank, variance, opts):
     """
     from ..plot.compute import angles_figure
 
+    check_outputs({"-o": output}, {"A": a, "B": b})
     _finish(opts, output, *angles_figure(a, b, rank=rank, variance=variance, device=opts.device, dtype=opts.dtype))
 
 
@@ -150,6 +156,7 @@ def plot_shift(a, b, output, spec, opts):
     """
     from ..plot.compute import shift_figure
 
+    check_outputs({"-o": output}, {"A": a, "B": b})
     deltas = parse_shift(spec)
     _finish(opts, output, *shift_figure(a, b, shift=deltas, seed=opts.seed, device=opts.device, dtype=opts.dtype))
 
@@ -173,6 +180,8 @@ def plot_retrieval(q, g, output, truth, fix, bank_gallery, bank_queries, opts):
     """
     from ..plot.compute import recall_figure
 
+    check_outputs({"-o": output}, {"Q": q, "G": g, "--truth": truth, "--bank-gallery": bank_gallery,
+                                   "--bank-queries": bank_queries})
     t = read_truth(truth) if truth else None
     _finish(opts, output, *recall_figure(q, g, t, fix=fix, bank_gallery=bank_gallery, bank_queries=bank_queries,
                                          device=opts.device, dtype=opts.dtype))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from ..io.outputs import check_outputs, markdown_output, require_suffix
 from .main import cli, common_options
 from .render import emit_json
 
@@ -54,6 +55,9 @@ def report_cmd(a, b, output, paired, name_a, name_b, markdown, sections, bootstr
     """
     from ..report import build_report
 
+    require_suffix("-o", output, (".html", ".htm"), "the HTML report")
+    require_suffix("--markdown", markdown, (".md", ".markdown"), "the Markdown report")
+    check_outputs({"-o": output, "--markdown": markdown_output(markdown) if markdown else None}, {"A": a, "B": b})
     rep = build_report(a, b, name_a=name_a, name_b=name_b, paired=paired,
                        sections=[s.strip() for s in sections.split(",") if s.strip()], bootstrap=bootstrap,
                        calibrate=calibrate, projection=projection, seed=opts.seed, device=opts.device, dtype=opts.dtype)

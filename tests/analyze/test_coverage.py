@@ -141,7 +141,7 @@ def test_covariance_geometry_covers():
              "procrustes_distance": procrustes_from_cov(sxx, syy, sxy),
              "overlap": float(np.mean(np.cos(principal_angles(vx, vy)) ** 2))}
     rng = np.random.default_rng(15)
-    res = [latentlab.overlap(*gaussian_pair(rng, 500, SXX, W, 0.8), rank=2, svcca_variance=1.0, k=5,
+    res = [latentlab.overlap(*gaussian_pair(rng, 500, SXX, W, 0.8), rank=2, svcca_variance=1.0, k=None,
                              bootstrap=100, seed=r, dtype="float64") for r in range(R)]
     for name, value in truth.items():
         check_coverage([getattr(x, name) for x in res], value)
@@ -181,12 +181,14 @@ def test_knn_graph_statistics_cover_with_half_sampling():
 
     rng = np.random.default_rng(21)
     sets = [draw(rng) for _ in range(300)]
-    truth_knn = np.mean([latentlab.overlap(x, y, rank=2, k=10, dtype="float64").mutual_knn for x, y in sets[:150]])
+    truth_knn = np.mean([latentlab.similarity(x, y, ["mutual_knn"], k=10, dtype="float64").score("mutual_knn").value
+                         for x, y in sets[:150]])
     truth_hub = np.mean([latentlab.spectrum(x, k=10, dtype="float64").hubness_skew for x, _ in sets[150:]])
     knn, hub = [], []
     for r in range(120):
         x, y = draw(rng)
-        knn.append(latentlab.overlap(x, y, rank=2, k=10, bootstrap=80, seed=r, dtype="float64").mutual_knn)
+        knn.append(latentlab.similarity(x, y, ["mutual_knn"], k=10, bootstrap=80, seed=r,
+                                        dtype="float64").score("mutual_knn").value)
         hub.append(latentlab.spectrum(x, k=10, bootstrap=80, seed=r, dtype="float64").hubness_skew)
     check_coverage(knn, truth_knn)
     check_coverage(hub, truth_hub, hi=1.0)  # conservative: half-samples of a k-NN graph spread ~1.2× wider
