@@ -51,3 +51,21 @@ class Cli:
 @pytest.fixture
 def cli() -> Cli:
     return Cli()
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+        return torch.cuda.is_available()
+    except Exception:  # pragma: no cover - torch missing is a broken install, not a skip
+        return False
+
+
+#: Every numeric device test runs on the CPU and, where one is present, on CUDA (POT's backend
+#: fixture pattern); on a CPU-only machine the CUDA cases skip with the reason.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not _cuda(), reason="no CUDA device on this machine"))]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    return request.param

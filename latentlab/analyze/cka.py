@@ -232,7 +232,7 @@ def linear_cka_bootstrap(x, y, n_resamples: int, *, debiased: bool = False, seed
     n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
     per_group = 8 * (dx * dx + dy * dy + dx * dy + dx + dy + 1) + (8 * (2 * (dx + dy) + 5) if debiased else 0)
     groups = stats.group_count(n, per_group, budget)
-    label = torch.as_tensor(stats.group_labels(n, groups, seed))
+    label = torch.as_tensor(stats.group_labels(n, groups, seed), device=x.device)
     # centre on the full-data mean first so the resampled S₂ − S₁S₁ᵀ/N does not cancel
     xc, yc = x - x.mean(0), y - y.mean(0)
     sums = _group_sums(xc, yc, label, groups, debiased)
@@ -242,28 +242,28 @@ def linear_cka_bootstrap(x, y, n_resamples: int, *, debiased: bool = False, seed
 
     if value is None:
         value = linear_cka(x, y, debiased=debiased)
-    arrays = {k: v.numpy() for k, v in sums.items()}
+    arrays = {k: v.cpu().numpy() for k, v in sums.items()}
     return stats.bootstrap_sums(arrays, statistic, n_resamples=n_resamples, seed=seed, level=level, value=value)
 
 
 def _group_sums(xc: torch.Tensor, yc: torch.Tensor, label: torch.Tensor, groups: int, debiased: bool) -> dict:
     """Per-group sums of every per-row quantity the (debiased) linear CKA is built from."""
-    n, f64 = xc.shape[0], torch.float64
-    out = {"n": torch.zeros(groups, dtype=f64).index_add_(0, label, torch.ones(n, dtype=f64)),
-           "sx": torch.zeros(groups, xc.shape[1], dtype=f64).index_add_(0, label, xc),
-           "sy": torch.zeros(groups, yc.shape[1], dtype=f64).index_add_(0, label, yc)}
+    n, f64 = xc.shape[0], dict(dtype=torch.float64, device=xc.device)  # sums stay on the rows' device
+    out = {"n": torch.zeros(groups, **f64).index_add_(0, label, torch.ones(n, **f64)),
+           "sx": torch.zeros(groups, xc.shape[1], **f64).index_add_(0, label, xc),
+           "sy": torch.zeros(groups, yc.shape[1], **f64).index_add_(0, label, yc)}
     if debiased:
         a, b = (xc * xc).sum(1), (yc * yc).sum(1)
         for name, v in (("sa", a), ("sb", b), ("saa", a * a), ("sbb", b * b), ("sab", a * b)):
-            out[name] = torch.zeros(groups, dtype=f64).index_add_(0, label, v)
+            out[name] = torch.zeros(groups, **f64).index_add_(0, label, v)
         for name, w, c in (("a_x", a, xc), ("a_y", a, yc), ("b_x", b, xc), ("b_y", b, yc)):
-            out[name] = torch.zeros(groups, c.shape[1], dtype=f64).index_add_(0, label, w[:, None] * c)
+            out[name] = torch.zeros(groups, c.shape[1], **f64).index_add_(0, label, w[:, None] * c)
     if groups == n:  # one row per group: outer products, ordered by the label permutation
         order = torch.argsort(label)
         xo, yo = xc[order], yc[order]
         out["xx"], out["yy"], out["xy"] = (torch.einsum("ni,nj->nij", p, q) for p, q in ((xo, xo), (yo, yo), (xo, yo)))
     else:
-        out["xx"], out["yy"], out["xy"] = (torch.zeros(groups, p, q, dtype=f64) for p, q in
+        out["xx"], out["yy"], out["xy"] = (torch.zeros(groups, p, q, **f64) for p, q in
                                            ((xc.shape[1],) * 2, (yc.shape[1],) * 2, (xc.shape[1], yc.shape[1])))
         for g in range(groups):
             m = label == g

@@ -152,16 +152,18 @@ def _bootstrap_moments(x: torch.Tensor, full: dict, n_resamples: int, seed: int,
     x = x.to(torch.float64)
     n, d = x.shape
     groups = stats.group_count(n, 8 * (d * d + 2 * d + 2))
-    label = torch.as_tensor(stats.group_labels(n, groups, seed))
+    # the group sums are formed on x's device; only the (groups × d²) result goes to numpy
+    f64 = dict(dtype=torch.float64, device=x.device)
+    label = torch.as_tensor(stats.group_labels(n, groups, seed), device=x.device)
     xc = x - x.mean(0)  # centre first so S₂ − S₁S₁ᵀ/N does not cancel in the replicates
     u = l2_normalize(x)
-    sums = {"n": torch.zeros(groups, dtype=torch.float64), "s1": torch.zeros(groups, d, dtype=torch.float64),
-            "su": torch.zeros(groups, d, dtype=torch.float64), "suu": torch.zeros(groups, dtype=torch.float64)}
-    sums["n"].index_add_(0, label, torch.ones(n, dtype=torch.float64))
+    sums = {"n": torch.zeros(groups, **f64), "s1": torch.zeros(groups, d, **f64),
+            "su": torch.zeros(groups, d, **f64), "suu": torch.zeros(groups, **f64)}
+    sums["n"].index_add_(0, label, torch.ones(n, **f64))
     sums["s1"].index_add_(0, label, xc)
     sums["su"].index_add_(0, label, u)
     sums["suu"].index_add_(0, label, (u * u).sum(1))
-    s2 = torch.zeros(groups, d, d, dtype=torch.float64)
+    s2 = torch.zeros(groups, d, d, **f64)
     for g in range(groups):
         xg = xc[label == g]
         s2[g] = xg.T @ xg
@@ -177,7 +179,7 @@ def _bootstrap_moments(x: torch.Tensor, full: dict, n_resamples: int, seed: int,
         return out
 
     wanted = {k: full[k] for k in ("effective_rank", "participation_ratio", "anisotropy")}
-    return stats.bootstrap_sums({k: v.numpy() for k, v in sums.items()}, statistic,
+    return stats.bootstrap_sums({k: v.cpu().numpy() for k, v in sums.items()}, statistic,
                                 n_resamples=n_resamples, seed=seed, level=level, value=wanted,
                                 squared=("n", "suu"), scheme="half")
 

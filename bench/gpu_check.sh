@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The one prepared GPU check (issue 11): on a machine with CUDA, from the repository root,
+#   bash bench/gpu_check.sh            # ~5 min on one GPU
+# 1. runs the device tests (CPU vs CUDA agreement of every resampling / calibration path and
+#    every registered measure; on a CPU-only machine the CUDA cases skip and say why),
+# 2. times the main paths on CPU and CUDA in the same run and writes bench/gpu_table.md.
+# It installs what it needs into .venv when that is missing (CUDA torch comes from the
+# machine's own torch if present, else PyPI's default wheel).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+if [ ! -x "$PY" ]; then
+  python3 -m venv .venv
+  PY=.venv/bin/python
+  "$PY" -m pip -q install -e ".[test]"
+fi
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+"$PY" -m pytest -q -rs tests/analyze/test_devices.py
+"$PY" bench/bench_devices.py --n "${N:-20000}" --out bench/gpu_table.md
