@@ -25,7 +25,19 @@ def make_aligner(method: str, **params) -> Aligner:
     """An unfitted aligner of ``method`` (InputError for unknown methods/options)."""
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    return METHODS[method](**params)
+    cls = METHODS[method]
+    common = {"l2", "center", "standardize", "device", "dtype"}
+    unknown = sorted(set(params) - set(cls.PARAMS) - common)
+    if unknown:
+        opts = ", ".join("--" + u.replace("_", "-") for u in unknown)
+        allowed = ", ".join("--" + p.replace("_", "-") for p in cls.PARAMS) or "none"
+        raise InputError(f"{method}: option {opts} does not apply (its options: {allowed})")
+    # None means "the default" for a method option (the CLI passes unset options as None)
+    kwargs = {k: v for k, v in params.items() if v is not None or k in common}
+    aligner = cls(**kwargs)
+    aligner._validated_params()  # fail before any data is read (fit checks again)
+    aligner._validated_pre()
+    return aligner
 
 
 def fit_aligner(method: str, X, Y, *, anchors=None, n_anchors: int | None = None,
@@ -46,9 +58,9 @@ def fit_aligner(method: str, X, Y, *, anchors=None, n_anchors: int | None = None
 
     The artifact records the anchor indices; the other rows are what ``evaluate`` holds out.
     """
-    aligner = make_aligner(method, device=device, dtype=dtype, **params)
     if method == "ot":
-        aligner.params["seed"] = seed
+        params["seed"] = seed
+    aligner = make_aligner(method, device=device, dtype=dtype, **params)
     # no up-front NaN scan (a second pass over 100k × 768 costs as much as the fit): the fit's
     # one streamed pass checks its sums and names the bad row when they are not finite
     ex, ey = as_embeddings(X, "source", check_finite=False), as_embeddings(Y, "target", check_finite=False)

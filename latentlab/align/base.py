@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..compute import Backend
 from ..errors import InputError, LatentlabWarning
@@ -59,9 +60,24 @@ class RowSubset:
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
-class Aligner:
-    """Base class. Subclasses set ``method``, ``PARAMS`` (name → default) and implement
-    ``_fit(X, Y, backend)`` plus ``_map_source`` / ``_map_target`` on preprocessed rows."""
+def opt(name: str, value=None, *, show: bool = True) -> str:
+    """An option named both ways, CLI flag and Python argument: ``--alpha -1 (alpha=-1)``."""
+    flag = "--" + name.replace("_", "-")
+    return f"{flag} {value} ({name}={value!r})" if show else f"{flag} ({name}=...)"
+
+
+class Aligner(BaseEstimator, TransformerMixin):
+    """Base class. Subclasses set ``method``, ``PARAMS`` (name → default, mirrored by explicit
+    keyword arguments of their ``__init__``) and implement ``_fit(X, Y, backend)`` plus
+    ``_map_source`` / ``_map_target`` on preprocessed rows.
+
+    scikit-learn conventions: constructor arguments are stored unchanged under their own
+    names (``get_params`` / ``set_params`` / ``clone`` work); validation happens in ``fit``
+    (or up front in :func:`latentlab.align.make_aligner`); everything ``fit`` learns ends in
+    ``_`` (validated options in ``params_``, preprocessing flags in ``pre_flags_``).
+    ``fit(X, y)`` takes source rows and the paired target rows, so an aligner is the last
+    step of a ``sklearn.pipeline.Pipeline``.
+    """
 
     method: ClassVar[str] = ""
     PARAMS: ClassVar[dict[str, Any]] = {}
@@ -71,44 +87,68 @@ class Aligner:
     min_anchors: ClassVar[int] = 2
     #: tensor attributes saved in the artifact
     TENSORS: ClassVar[tuple[str, ...]] = ()
+    #: option names older artifacts may still carry (ignored on load)
+    LEGACY_PARAMS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, l2: bool | None = None, center: bool | None = None,
-                 standardize: bool | None = None, device="auto", dtype="float32", **params):
-        unknown = sorted(set(params) - set(self.PARAMS))
-        if unknown:
-            opts = ", ".join("--" + u.replace("_", "-") for u in unknown)
-            allowed = ", ".join("--" + p.replace("_", "-") for p in self.PARAMS) or "none"
-            raise InputError(f"{self.method}: option {opts} does not apply (its options: {allowed})")
-        self.params = {**self.PARAMS, **{k: v for k, v in params.items() if v is not None}}
-        pre = {"l2": False, "center": False, "standardize": False, **self.PRE}
-        for key, val in (("l2", l2), ("center", center), ("standardize", standardize)):
-            if val is not None:
-                pre[key] = bool(val)
-        self.pre_flags = pre
+                 standardize: bool | None = None, device="auto", dtype="float32"):
+        self.l2 = l2
+        self.center = center
+        self.standardize = standardize
         self.device = device
         self.dtype = dtype
-        self.fit_stats_: dict[str, Any] = {}
-        self.anchor_indices_: np.ndarray | None = None
-        self.n_rows_: int | None = None
-        self._check_params()
 
-    def _check_params(self) -> None:
-        """Validate ``self.params``; raise InputError naming the option."""
+    # ------------------------------------------------------------------ parameters
+    @property
+    def params(self) -> dict[str, Any]:
+        """The method's options: validated once fitted, else as given to the constructor."""
+        if "params_" in vars(self):
+            return self.params_
+        return {name: getattr(self, name) for name in self.PARAMS}
+
+    def _validated_params(self) -> dict[str, Any]:
+        """The method's options checked and normalised (InputError naming the option)."""
+        return self._check_params({name: getattr(self, name) for name in self.PARAMS})
+
+    def _check_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Validate and normalise ``params`` (a copy); raise InputError naming the option."""
+        return params
+
+    def _validated_pre(self) -> dict[str, bool]:
+        pre = {"l2": False, "center": False, "standardize": False, **self.PRE}
+        for key in ("l2", "center", "standardize"):
+            val = getattr(self, key)
+            if val is None:
+                continue
+            if not isinstance(val, (bool, np.bool_)) and val not in (0, 1):
+                raise InputError(f"{self.method}: {key}={val!r} must be True, False or None (the method default)")
+            pre[key] = bool(val)
+        return pre
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return "pre_x_" in vars(self)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, Y, *, anchor_indices=None, n_rows: int | None = None) -> "Aligner":
+    def fit(self, X, Y=None, *, anchor_indices=None, n_rows: int | None = None) -> "Aligner":
         """Fit on row-aligned anchors ``X`` (source) and ``Y`` (target).
 
         ``anchor_indices`` / ``n_rows`` only record where the anchors came from (the
         artifact keeps them so ``evaluate`` can default to the held-out rows).
         """
+        self.params_ = self._validated_params()
+        self.pre_flags_ = self._validated_pre()
+        self.fit_stats_ = {}
+        self.anchor_indices_ = None
+        self.n_rows_ = None
+        if Y is None:
+            raise InputError(f"{self.method}: fit needs the target rows too (fit(X, Y))")
         ex, ey = as_embeddings(X, "source"), as_embeddings(Y, "target")
         if self.paired:
             require_paired(ex, ey, f"{self.method} (anchor pairs)")
             require_rows(ex, self.min_anchors, f"{self.method} {self._why_min()}")
         self.dim_source_, self.dim_target_ = ex.dim, ey.dim
-        self.pre_x_ = Preprocess(**self.pre_flags)
-        self.pre_y_ = Preprocess(**self.pre_flags)
+        self.pre_x_ = Preprocess(**self.pre_flags_)
+        self.pre_y_ = Preprocess(**self.pre_flags_)
         self.n_anchors_ = ex.n if self.paired else (0 if anchor_indices is None else len(anchor_indices))
         if self.paired and ex.n < max(ex.dim, ey.dim) and self.warn_underdetermined:
             warnings.warn(f"{self.method}: {ex.n} anchors for {ex.dim} → {ey.dim} dims; fewer anchors than "
@@ -147,10 +187,12 @@ class Aligner:
 
     def transform(self, X, *, block_rows: int = 65536) -> np.ndarray:
         """Map source rows into the common space (float64)."""
+        self._check_fitted()
         return self._apply(X, "source", self.dim_source_, lambda b: self._map_source(self.pre_x_.apply(b)), block_rows)
 
     def transform_target(self, Y, *, block_rows: int = 65536) -> np.ndarray:
         """Map target rows into the common space (float64)."""
+        self._check_fitted()
         return self._apply(Y, "target", self.dim_target_, self._target_rows, block_rows)
 
     def _target_rows(self, b: np.ndarray) -> np.ndarray:
@@ -174,7 +216,7 @@ class Aligner:
         raise NotImplementedError
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "pre_x_"):
+        if not self.__sklearn_is_fitted__():
             raise InputError(f"{self.method}: the aligner is not fitted yet (call fit first)")
 
     # ------------------------------------------------------------------ artifact
@@ -183,7 +225,7 @@ class Aligner:
 
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION, "latentlab_version": __version__,
-            "method": self.method, "params": self.params,
+            "method": self.method, "params": self.params_,
             "dims": {"source": self.dim_source_, "target": self.dim_target_, "common": self.dim_common_},
             "preprocessing": {"source": self.pre_x_.describe(), "target": self.pre_y_.describe()},
             "fit_stats": self.fit_stats_, "n_anchors": int(self.n_anchors_),
@@ -215,10 +257,20 @@ class Aligner:
 
     @classmethod
     def _restore(cls, meta: dict, tensors: dict[str, np.ndarray]) -> "Aligner":
+        """An aligner from a header and tensors that :func:`check_artifact` has accepted."""
         obj = cls.__new__(cls)
-        obj.params = dict(meta.get("params") or {})
+        params = dict(meta.get("params") or {})
         pre = meta["preprocessing"]
-        obj.pre_flags = {k: pre["source"][k] for k in ("l2", "center", "standardize")}
+        flags = {k: bool(pre["source"][k]) for k in ("l2", "center", "standardize")}
+        # the constructor arguments, so get_params/clone work on a loaded aligner too
+        for name, default in cls.PARAMS.items():
+            setattr(obj, name, params.get(name, default))
+        for name, val in flags.items():
+            setattr(obj, name, val)
+        obj.device = "auto"
+        obj.dtype = str(meta.get("compute_dtype") or "float32")
+        obj.params_ = params
+        obj.pre_flags_ = flags
         obj.pre_x_ = Preprocess.restore(pre["source"], tensors, "source")
         obj.pre_y_ = Preprocess.restore(pre["target"], tensors, "target")
         obj.dim_source_, obj.dim_target_ = int(meta["dims"]["source"]), int(meta["dims"]["target"])
@@ -226,11 +278,7 @@ class Aligner:
         obj.n_anchors_ = int(meta.get("n_anchors") or 0)
         obj.n_rows_ = meta.get("n_rows")
         obj.anchor_indices_ = tensors.get("anchor_indices")
-        obj.device = "auto"
-        obj.dtype = str(meta.get("compute_dtype") or "float32")
         for name in cls.TENSORS:
-            if name not in tensors:
-                raise InputError(f"{cls.method} artifact lacks the tensor {name!r}")
             setattr(obj, name, tensors[name])
         obj._after_restore()
         return obj
@@ -238,13 +286,113 @@ class Aligner:
     def _after_restore(self) -> None:
         """Recompute derived attributes after loading."""
 
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{type(self).__name__}({params})"
+    @classmethod
+    def _tensor_shapes(cls, ds: int, dt: int, dc: int) -> dict[str, tuple[int, ...]]:
+        """Shapes of the method's tensors (``TENSORS``) for source/target/common dims."""
+        raise NotImplementedError
+
+    @classmethod
+    def _common_dim(cls, ds: int, dt: int, dc: int) -> int | None:
+        """The common dimension the method implies (None: any, checked through the tensors)."""
+        return None
+
+
+#: header fields that are dimensions, in the order they are checked
+_DIMS = ("source", "target", "common")
+#: no embedding has more columns than this; larger header dims are corrupt
+_MAX_DIM = 1 << 31
+
+
+def _int_field(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_artifact(p: Path, meta, shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str]) -> type[Aligner]:
+    """Check a parsed header against the tensors' names, shapes and dtypes (read from the
+    safetensors header, before any tensor is loaded); InputError naming the file and field."""
+
+    def bad(field: str, why: str):
+        return InputError(f"{p}: corrupt aligner artifact: header field {field!r} {why}")
+
+    if not isinstance(meta, dict):
+        raise bad("latentlab", "is not a JSON object")
+    method = meta.get("method")
+    if not isinstance(method, str) or method not in METHODS:
+        raise bad("method", f"names an unknown method {method!r} (expected one of {', '.join(METHODS)})")
+    cls = METHODS[method]
+    dims = meta.get("dims")
+    if not isinstance(dims, dict):
+        raise bad("dims", "is missing or not an object")
+    for key in _DIMS:
+        v = dims.get(key)
+        if not _int_field(v) or not 1 <= int(v) <= _MAX_DIM:
+            raise bad(f"dims.{key}", f"must be a positive integer, got {v!r}")
+    ds, dt, dc = (int(dims[k]) for k in _DIMS)
+    want_dc = cls._common_dim(ds, dt, dc)
+    if want_dc is not None and dc != want_dc:
+        raise bad("dims.common", f"is {dc}, but a {method} map's common space has {want_dc} dims")
+    params = meta.get("params")
+    if not isinstance(params, dict):
+        raise bad("params", "is missing or not an object")
+    keys, allowed = set(params), set(cls.PARAMS)
+    if not allowed <= keys or not keys <= allowed | set(cls.LEGACY_PARAMS):
+        raise bad("params", f"has options {sorted(keys)}, but method {method!r} takes {sorted(allowed)} "
+                            f"(was 'method' edited?)")
+    try:
+        cls.__new__(cls)._check_params(dict(params))
+    except (InputError, TypeError, ValueError) as exc:
+        raise bad("params", f"holds an invalid option ({exc})") from None
+    pre = meta.get("preprocessing")
+    if not isinstance(pre, dict):
+        raise bad("preprocessing", "is missing or not an object")
+    expected: dict[str, tuple[int, ...]] = {}
+    for side, d in (("source", ds), ("target", dt)):
+        flags = pre.get(side)
+        if not isinstance(flags, dict):
+            raise bad(f"preprocessing.{side}", "is missing or not an object")
+        for key in ("l2", "center", "standardize"):
+            if not isinstance(flags.get(key), bool):
+                raise bad(f"preprocessing.{side}.{key}", f"must be true or false, got {flags.get(key)!r}")
+        if flags["center"] or flags["standardize"]:
+            expected[f"{side}.mean"] = (d,)
+        if flags["standardize"]:
+            expected[f"{side}.std"] = (d,)
+    for field, ok in (("n_anchors", lambda v: v is None or (_int_field(v) and v >= 0)),
+                      ("n_rows", lambda v: v is None or (_int_field(v) and v >= 0)),
+                      ("fit_stats", lambda v: v is None or isinstance(v, dict)),
+                      ("compute_dtype", lambda v: v is None or isinstance(v, str))):
+        if not ok(meta.get(field)):
+            raise bad(field, f"has the wrong type ({meta.get(field)!r})")
+    expected.update(cls._tensor_shapes(ds, dt, dc))
+    if meta.get("anchor_indices") is not None:
+        if "anchor_indices" not in shapes:
+            raise bad("anchor_indices", "names a tensor the file lacks")
+        expected["anchor_indices"] = tuple(shapes["anchor_indices"][:1]) if len(shapes["anchor_indices"]) == 1 else (-1,)
+    missing = sorted(set(expected) - set(shapes))
+    if missing:
+        raise bad("method", f"({method!r}) needs the tensor(s) {', '.join(missing)}, which the file lacks")
+    extra = sorted(set(shapes) - set(expected))
+    if extra:
+        raise bad("method", f"({method!r}) does not use the tensor(s) {', '.join(extra)} found in the file "
+                            f"(was 'method' or 'preprocessing' edited?)")
+    for name, shape in expected.items():
+        got = tuple(int(v) for v in shapes[name])
+        if got != shape:
+            field = "anchor_indices" if name == "anchor_indices" else "dims"
+            detail = f" ({dims})" if field == "dims" else ""
+            raise bad(field, f"{detail} contradicts tensor {name!r} of shape {got} (expected {shape})".lstrip())
+        want = "I64" if name == "anchor_indices" else "F64"
+        if dtypes[name] != want:
+            raise bad("method", f"({method!r}) expects tensor {name!r} as {want}, found {dtypes[name]}")
+    return cls
 
 
 def load_aligner(path) -> Aligner:
-    """Read an aligner artifact written by :meth:`Aligner.save` (parses data only)."""
+    """Read an aligner artifact written by :meth:`Aligner.save` (parses data only).
+
+    The header is checked against the tensors' names, shapes and dtypes before any tensor
+    is read; an edited or inconsistent header is an InputError naming the field.
+    """
     from safetensors import safe_open
 
     p = Path(path)
@@ -253,17 +401,30 @@ def load_aligner(path) -> Aligner:
     try:
         with safe_open(str(p), framework="np") as fh:
             header = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            shapes, dtypes = {}, {}
+            for k in fh.keys():
+                sl = fh.get_slice(k)
+                shapes[k], dtypes[k] = tuple(sl.get_shape()), str(sl.get_dtype())
+            if header.get("format") != FORMAT or "latentlab" not in header:
+                raise InputError(f"{p}: not a latentlab aligner artifact (no {FORMAT!r} metadata in the header)")
+            try:
+                meta = json.loads(header["latentlab"])
+            except ValueError:
+                raise InputError(f"{p}: corrupt aligner artifact: header field 'latentlab' is not valid JSON") from None
+            cls = check_artifact(p, meta, shapes, dtypes)
+            tensors = {k: fh.get_tensor(k) for k in shapes}
+    except InputError:
+        raise
     except Exception as exc:  # not safetensors at all
         raise InputError(f"{p}: not a latentlab aligner artifact (not a readable .safetensors file: "
                          f"{type(exc).__name__})") from None
-    if header.get("format") != FORMAT or "latentlab" not in header:
-        raise InputError(f"{p}: not a latentlab aligner artifact (no {FORMAT!r} metadata in the header)")
-    try:
-        meta = json.loads(header["latentlab"])
-        cls = METHODS[meta["method"]]
-    except (ValueError, KeyError, TypeError):
-        raise InputError(f"{p}: corrupt latentlab aligner metadata or unknown method") from None
+    for name, arr in tensors.items():
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise InputError(f"{p}: corrupt aligner artifact: tensor {name!r} contains NaN or Inf")
+    idx, n_rows = tensors.get("anchor_indices"), meta.get("n_rows")
+    if idx is not None and len(idx) and (idx.min() < 0 or (n_rows is not None and idx.max() >= n_rows)):
+        raise InputError(f"{p}: corrupt aligner artifact: header field 'n_rows' ({n_rows}) "
+                         f"contradicts tensor 'anchor_indices' (indices {int(idx.min())}..{int(idx.max())})")
     try:
         return cls._restore(meta, tensors)
     except (KeyError, TypeError, ValueError) as exc:
@@ -279,6 +440,14 @@ class DirectAligner(Aligner):
     @property
     def dim_common_(self) -> int:
         return self.dim_target_
+
+    @classmethod
+    def _tensor_shapes(cls, ds, dt, dc):
+        return {"W_": (ds, dt)}
+
+    @classmethod
+    def _common_dim(cls, ds, dt, dc):
+        return dt
 
     def _map_source(self, x):
         return self.pre_y_.invert(x @ self.W_)

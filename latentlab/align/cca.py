@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .base import Aligner, register
+from .base import Aligner, opt, register
 
 
 def inv_sqrt_psd(S: np.ndarray, rtol: float | None = None) -> tuple[np.ndarray, int]:
@@ -43,17 +43,30 @@ class CCA(Aligner):
     PARAMS = {"components": None, "reg": 0.0}
     TENSORS = ("A_", "B_", "correlations_")
 
-    def _check_params(self):
-        k = self.params["components"]
+    def __init__(self, *, components=None, reg=0.0, l2=None, center=None, standardize=None, device="auto", dtype="float32"):
+        self.components = components
+        self.reg = reg
+        super().__init__(l2=l2, center=center, standardize=standardize, device=device, dtype=dtype)
+
+    def _check_params(self, params):
+        k = params["components"]
         if k is None:
-            raise InputError("cca needs --components k (the number of canonical pairs)")
-        if int(k) != k or int(k) < 1:
-            raise InputError(f"--components {k}: must be a positive integer")
-        self.params["components"] = int(k)
-        reg = float(self.params["reg"])
+            raise InputError("cca needs --components k (components=...; the number of canonical pairs)")
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, float, np.number)) or int(k) != k or int(k) < 1:
+            raise InputError(f"{opt('components', k)}: must be a positive integer")
+        params["components"] = int(k)
+        try:
+            reg = float(params["reg"])
+        except (TypeError, ValueError):
+            raise InputError(f"{opt('reg', params['reg'])}: must be a number in [0, 1) for cca") from None
         if not (0.0 <= reg < 1.0) or not np.isfinite(reg):
-            raise InputError(f"--reg {reg}: must be in [0, 1) for cca")
-        self.params["reg"] = reg
+            raise InputError(f"{opt('reg', reg)}: must be in [0, 1) for cca")
+        params["reg"] = reg
+        return params
+
+    @classmethod
+    def _tensor_shapes(cls, ds, dt, dc):
+        return {"A_": (ds, dc), "B_": (dt, dc), "correlations_": (dc,)}
 
     @property
     def min_anchors(self):  # centred anchors span at most n − 1 dimensions
@@ -67,7 +80,7 @@ class CCA(Aligner):
         return int(self.A_.shape[1])
 
     def _fit(self, X, Y, backend):
-        k, reg = self.params["components"], self.params["reg"]
+        k, reg = self.params_["components"], self.params_["reg"]
         if k > min(X.dim, Y.dim):
             raise InputError(f"cca --components {k}: exceeds min(source dim, target dim) = {min(X.dim, Y.dim)}")
         if k > X.n - 1:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .base import DirectAligner, psd_solve, register
+from .base import DirectAligner, opt, psd_solve, register
 from .preprocess import PairStats
 
 #: --alpha auto searches mean-eigenvalue × 10^k for k on this grid
@@ -57,35 +57,45 @@ class Ridge(DirectAligner):
     PRE = {"center": True}
     PARAMS = {"alpha": 1.0, "alpha_cv": "gcv"}
 
-    def _check_params(self):
-        a = self.params["alpha"]
+    def __init__(self, *, alpha=1.0, alpha_cv="gcv", l2=None, center=None, standardize=None, device="auto", dtype="float32"):
+        self.alpha = alpha
+        self.alpha_cv = alpha_cv
+        super().__init__(l2=l2, center=center, standardize=standardize, device=device, dtype=dtype)
+
+    def _check_params(self, params):
+        a = params["alpha"]
         if isinstance(a, str):
             if a.strip().lower() != "auto":
                 try:
                     a = float(a)
                 except ValueError:
-                    raise InputError(f"--alpha {a!r}: expected a number ≥ 0 or 'auto'") from None
+                    raise InputError(f"{opt('alpha', a)}: expected a number ≥ 0 or 'auto'") from None
             else:
                 a = "auto"
-        if a != "auto" and (not np.isfinite(float(a)) or float(a) < 0):
-            raise InputError(f"--alpha {a}: must be ≥ 0 (or 'auto')")
-        self.params["alpha"] = a if a == "auto" else float(a)
-        if self.params["alpha_cv"] not in ("gcv", "loo"):
-            raise InputError(f"--alpha-cv {self.params['alpha_cv']!r}: expected gcv or loo")
+        try:
+            ok = a == "auto" or (np.isfinite(float(a)) and float(a) >= 0)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InputError(f"{opt('alpha', a)}: must be ≥ 0 (or 'auto')")
+        params["alpha"] = a if a == "auto" else float(a)
+        if params["alpha_cv"] not in ("gcv", "loo"):
+            raise InputError(f"{opt('alpha_cv', params['alpha_cv'])}: expected gcv or loo")
+        return params
 
     def _fit(self, X, Y, backend):
         stats = self._stats(X, Y, backend)
-        alpha, extra = self.params["alpha"], {}
+        alpha, extra = self.params_["alpha"], {}
         if alpha == "auto":
             grid = ALPHA_GRID * max(float(np.trace(stats.Sxx)) / stats.Sxx.shape[0], 1e-300)
-            if self.params["alpha_cv"] == "gcv":
+            if self.params_["alpha_cv"] == "gcv":
                 scores = gcv_scores(stats, grid, intercept=self.pre_x_.center)
             else:
                 scores = loo_scores(X.data, Y.data, self.pre_x_, self.pre_y_, stats, grid,
                                     intercept=self.pre_x_.center)
             best = int(np.argmin(scores))
             alpha = float(grid[best])
-            extra = {"alpha_selection": self.params["alpha_cv"], "cv_error": float(scores[best]),
+            extra = {"alpha_selection": self.params_["alpha_cv"], "cv_error": float(scores[best]),
                      "alpha_grid": [float(g) for g in grid]}
             if best in (0, len(grid) - 1):
                 extra["note"] = "chosen alpha is at the edge of the grid"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .base import DirectAligner, psd_solve, register
+from .base import DirectAligner, opt, psd_solve, register
 
 
 @register
@@ -26,27 +26,33 @@ class LowRank(DirectAligner):
     PRE = {"center": True}
     PARAMS = {"rank": None, "alpha": 0.0}
 
-    def _check_params(self):
-        r = self.params["rank"]
+    def __init__(self, *, rank=None, alpha=0.0, l2=None, center=None, standardize=None, device="auto", dtype="float32"):
+        self.rank = rank
+        self.alpha = alpha
+        super().__init__(l2=l2, center=center, standardize=standardize, device=device, dtype=dtype)
+
+    def _check_params(self, params):
+        r = params["rank"]
         if r is None:
-            raise InputError("lowrank needs --rank r (the rank of the map)")
-        if int(r) != r or int(r) < 1:
-            raise InputError(f"--rank {r}: must be a positive integer")
-        self.params["rank"] = int(r)
+            raise InputError("lowrank needs --rank r (rank=...; the rank of the map)")
+        if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.number)) or int(r) != r or int(r) < 1:
+            raise InputError(f"{opt('rank', r)}: must be a positive integer")
+        params["rank"] = int(r)
         try:
-            a = float(self.params["alpha"])
+            a = float(params["alpha"])
         except (TypeError, ValueError):
-            raise InputError(f"--alpha {self.params['alpha']!r}: lowrank takes a number ≥ 0 (no 'auto')") from None
+            raise InputError(f"{opt('alpha', params['alpha'])}: lowrank takes a number ≥ 0 (no 'auto')") from None
         if not np.isfinite(a) or a < 0:
-            raise InputError(f"--alpha {a}: must be ≥ 0 for lowrank")
-        self.params["alpha"] = a
+            raise InputError(f"{opt('alpha', a)}: must be ≥ 0 for lowrank")
+        params["alpha"] = a
+        return params
 
     def _fit(self, X, Y, backend):
-        r = self.params["rank"]
+        r = self.params_["rank"]
         if r > min(X.dim, Y.dim):
-            raise InputError(f"lowrank --rank {r}: exceeds min(source dim, target dim) = {min(X.dim, Y.dim)}")
+            raise InputError(f"lowrank --rank {r}: exceeds min(source dim, target dim) = {min(X.dim, Y.dim)} (rank={r})")
         stats = self._stats(X, Y, backend)
-        W, rank = psd_solve(stats.Sxx, stats.Sxy, alpha=self.params["alpha"], rtol=stats.rtol)
+        W, rank = psd_solve(stats.Sxx, stats.Sxy, alpha=self.params_["alpha"], rtol=stats.rtol)
         fitted_gram = W.T @ stats.Sxx @ W
         lam, V = np.linalg.eigh((fitted_gram + fitted_gram.T) / 2)
         Vr = V[:, np.argsort(lam)[::-1][:r]]

@@ -14,7 +14,8 @@ Semantic Alignment", NeurIPS 2023.
 """
 from __future__ import annotations
 
-from .base import register
+from ..errors import InputError
+from .base import opt, register
 from .procrustes import Procrustes
 
 
@@ -25,8 +26,16 @@ class LST(Procrustes):
     method = "lst"
     PRE = {"center": True, "standardize": True}
     PARAMS = {}
+    LEGACY_PARAMS = ("scale",)  # artifacts before 0.x recorded scale=False
+
+    def __init__(self, *, l2=None, center=None, standardize=None, device="auto", dtype="float32"):
+        super(Procrustes, self).__init__(l2=l2, center=center, standardize=standardize, device=device, dtype=dtype)
+
+    def _check_params(self, params):
+        if params.get("scale"):
+            raise InputError(f"{opt('scale', params['scale'])}: lst has no scale option")
+        return params
 
     def _fit(self, X, Y, backend):
-        self.params["scale"] = False
         stats = self._stats(X, Y, backend)
         self._fit_stats(stats)

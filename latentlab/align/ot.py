@@ -47,7 +47,7 @@ import torch
 from ..compute import Backend, stream_moments
 from ..errors import InputError
 from ..io import validate
-from .base import DirectAligner, register
+from .base import DirectAligner, opt, register
 from .procrustes import procrustes_rotation
 
 #: "auto" uses exact emd while n·m is at most this, sinkhorn beyond
@@ -227,16 +227,29 @@ class OTAligner(DirectAligner):
     PARAMS = {"solver": "auto", "reg": 0.05, "iters": 20, "gw_rows": 1000, "seed": 0}
     warn_underdetermined = False
 
-    def _check_params(self):
-        p = self.params
+    def __init__(self, *, solver="auto", reg=0.05, iters=20, gw_rows=1000, seed=0, l2=None, center=None, standardize=None, device="auto", dtype="float32"):
+        self.solver = solver
+        self.reg = reg
+        self.iters = iters
+        self.gw_rows = gw_rows
+        self.seed = seed
+        super().__init__(l2=l2, center=center, standardize=standardize, device=device, dtype=dtype)
+
+    def _check_params(self, p):
         if p["solver"] not in SOLVERS:
-            raise InputError(f"--solver {p['solver']!r}: expected one of {', '.join(SOLVERS)}")
-        if not float(p["reg"]) > 0:
-            raise InputError(f"--reg {p['reg']}: must be > 0")
-        if int(p["iters"]) < 1:
-            raise InputError(f"--iters {p['iters']}: must be ≥ 1")
-        if int(p["gw_rows"]) < 2:
-            raise InputError(f"--gw-rows {p['gw_rows']}: must be ≥ 2")
+            raise InputError(f"{opt('solver', p['solver'])}: expected one of {', '.join(SOLVERS)}")
+        for name, lo, conv in (("reg", None, float), ("iters", 1, int), ("gw_rows", 2, int), ("seed", 0, int)):
+            v = p[name]
+            try:
+                ok = not isinstance(v, (bool, np.bool_)) and conv(v) == v and (
+                    conv(v) > 0 if lo is None else conv(v) >= lo)
+            except (TypeError, ValueError, OverflowError):
+                ok = False
+            if not ok or (conv is float and not np.isfinite(float(v))):
+                need = "a number > 0" if lo is None else f"an integer ≥ {lo}"
+                raise InputError(f"{opt(name, v)}: must be {need}")
+            p[name] = conv(v)
+        return p
 
     def _fit(self, X, Y, backend):
         for emb in (X, Y):
@@ -251,7 +264,7 @@ class OTAligner(DirectAligner):
         pairs = None
         if self.anchor_indices_ is not None:
             pairs = np.stack([self.anchor_indices_, self.anchor_indices_], axis=1)
-        p = self.params
+        p = self.params_
         res = wasserstein_procrustes(Xp, Yp, solver=p["solver"], reg=float(p["reg"]), iters=int(p["iters"]),
                                      gw_rows=int(p["gw_rows"]), seed=int(p["seed"]), pairs=pairs, device=self.device)
         self.R_ = res["R"]

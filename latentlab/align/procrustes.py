@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import DirectAligner, register
+from ..errors import InputError
+from .base import DirectAligner, opt, register
 
 
 def procrustes_rotation(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,6 +40,16 @@ class Procrustes(DirectAligner):
     PRE = {"center": True}
     PARAMS = {"scale": False}
 
+    def __init__(self, *, scale=False, l2=None, center=None, standardize=None, device="auto", dtype="float32"):
+        self.scale = scale
+        super().__init__(l2=l2, center=center, standardize=standardize, device=device, dtype=dtype)
+
+    def _check_params(self, params):
+        if not isinstance(params["scale"], (bool, np.bool_)):
+            raise InputError(f"{opt('scale', params['scale'])}: expected True or False")
+        params["scale"] = bool(params["scale"])
+        return params
+
     def _fit(self, X, Y, backend):
         stats = self._stats(X, Y, backend)
         self._fit_stats(stats)
@@ -47,7 +58,7 @@ class Procrustes(DirectAligner):
         R, S = procrustes_rotation(stats.Sxy)
         dx, dy = stats.Sxy.shape
         s = 1.0
-        if self.params["scale"]:
+        if self.params_.get("scale", False):
             sxx = float(np.trace(stats.Sxx))
             s = float(S.sum()) / sxx if sxx > 0 else 1.0
         self.R_ = R

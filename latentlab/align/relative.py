@@ -39,6 +39,10 @@ class Relative(Aligner):
     def dim_common_(self) -> int:
         return int(self.anchors_source_.shape[0])
 
+    @classmethod
+    def _tensor_shapes(cls, ds, dt, dc):
+        return {"anchors_source_": (dc, ds), "anchors_target_": (dc, dt)}
+
     def _fit(self, X, Y, backend):
         # the anchor statistics and the anchors themselves: two bounded passes over K rows
         self._stats(X, Y, backend)
