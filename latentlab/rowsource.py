@@ -7,6 +7,8 @@ pages count towards a process's resident memory, explicit reads do not.
 """
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,28 +16,70 @@ import numpy as np
 from .errors import InputError
 
 
+def read_npy_header(fh, name) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Parse and check the header of the ``.npy`` stream ``fh``: (shape, fortran_order, dtype, offset).
+
+    ``name`` names the file in errors. Shapes with negative dimensions and dtypes holding
+    Python objects (which would need the unpickler) are refused; nothing is allocated.
+    """
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:  # version 3 (utf-8 field names) has no public reader
+            shape, fortran, dtype = np.lib.format._read_array_header(fh, version)  # noqa: SLF001
+    except (OSError, MemoryError):
+        raise
+    except Exception as exc:  # numpy reports a bad header as ValueError, SyntaxError, TypeError...
+        raise InputError(f"{name}: not a valid .npy file ({first_line(exc)}); re-save it with numpy.save") from None
+    offset = fh.tell()
+    dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        raise InputError(f"{name}: holds Python objects; latentlab reads numeric arrays only "
+                         f"(dtype {dtype}, never unpickled)")
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise InputError(f"{name}: corrupt .npy header (negative dimension in shape {shape}); re-save the file")
+    if dtype.itemsize == 0:
+        raise InputError(f"{name}: zero-size dtype {dtype!s} in the .npy header; latentlab reads numeric arrays only")
+    return shape, bool(fortran), dtype, offset
+
+
+def npy_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """Bytes of data a header promises (exact Python integers: no overflow)."""
+    return math.prod(shape) * dtype.itemsize
+
+
+def check_npy(path: Path) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Header of the ``.npy`` file ``path``, checked against the file size before anything is read."""
+    try:
+        with open(path, "rb") as fh:
+            shape, fortran, dtype, offset = read_npy_header(fh, path)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or first_line(exc)}); check the file's permissions") from None
+    expected = offset + npy_nbytes(shape, dtype)
+    if size < expected:
+        raise InputError(f"{path}: truncated or corrupt .npy file ({size} bytes, header promises {expected} "
+                         f"for shape {shape}); re-save or re-download it")
+    return shape, fortran, dtype, offset
+
+
 def open_npy(path: Path):
     """A lazy view of a ``.npy`` file (C order), or a read-only memmap for Fortran order."""
-    with open(path, "rb") as fh:
-        try:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            else:  # version 3 (utf-8 field names) has no public reader
-                shape, fortran, dtype = np.lib.format._read_array_header(fh, version)  # noqa: SLF001
-        except ValueError as exc:
-            raise InputError(f"{path}: not a valid .npy file ({exc})") from exc
-        offset = fh.tell()
-    if dtype.hasobject:
-        raise InputError(f"{path}: holds Python objects (dtype {dtype}); refusing to unpickle")
-    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if path.stat().st_size < expected:
-        raise InputError(f"{path}: truncated .npy file ({path.stat().st_size} bytes, header promises {expected})")
+    shape, fortran, dtype, offset = check_npy(path)
     if fortran and len(shape) > 1:
+        if 0 in shape:
+            return np.empty(shape, dtype=dtype, order="F")
         return np.load(path, mmap_mode="r", allow_pickle=False)
     return NpyRows(path, offset, dtype, tuple(shape))
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 class NpyRows:
@@ -49,7 +93,7 @@ class NpyRows:
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(s) for s in shape)
         self.row_shape = self.shape[1:]
-        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self.row_bytes = math.prod(self.row_shape) * self.dtype.itemsize
 
     def __len__(self) -> int:
         return self.shape[0]

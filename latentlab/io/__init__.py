@@ -90,28 +90,36 @@ def read_embeddings(spec: str | os.PathLike, *, check_finite: bool = True) -> Em
     """
     spec = os.fspath(spec)
     path_str, *keys = spec.split(SELECTOR)
+    if not path_str or "\0" in path_str:
+        raise InputError(f"{spec!r}: not a file name (expected PATH or PATH::KEY)")
     path = Path(path_str)
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
-    if path.is_dir():
-        data = read_shard_folder(path)
-    else:
-        suffix = path.suffix.lower()
-        reader = READERS.get(suffix)
-        if reader is None:
-            raise InputError(
-                f"{path}: unknown format {suffix or '(no extension)'!r}; "
-                f"expected one of {', '.join(FORMATS)} or a folder of shards"
-            )
-        try:
+    try:
+        if path.is_dir():
+            data = read_shard_folder(path)
+        else:
+            suffix = path.suffix.lower()
+            reader = READERS.get(suffix)
+            if reader is None:
+                raise InputError(
+                    f"{path}: unknown format {suffix or '(no extension)'!r}; "
+                    f"expected one of {', '.join(FORMATS)} or a folder of shards"
+                )
             data = reader(path)
-        except InputError:
-            raise
-        except Exception as exc:  # a corrupt file surfaces as many exception types
-            raise InputError(f"{path}: cannot read ({type(exc).__name__}: {first_line(exc)})") from exc
-    data = apply_selectors(data, keys, spec, path)
-    emb = Embeddings(data=data, name=display_name(spec), provenance=read_sidecar(path))
-    validate(emb, check_finite=check_finite)
+        data = apply_selectors(data, keys, spec, path)
+        emb = Embeddings(data=data, name=display_name(spec), provenance=read_sidecar(path))
+        validate(emb, check_finite=check_finite)
+    except InputError:
+        raise
+    except MemoryError:
+        raise
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or first_line(exc)}); "
+                         f"check that it is a readable file") from exc
+    except Exception as exc:  # a corrupt file surfaces as many exception types
+        raise InputError(f"{path}: cannot read ({type(exc).__name__}: {first_line(exc)}); "
+                         f"re-save or re-download it") from exc
     return emb
 
 

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import warnings
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from ..rowsource import ShardRows, open_npy
+from ..rowsource import ShardRows, npy_nbytes, open_npy, read_npy_header
 
 SELECTOR = "::"
 FORMATS = (".npy", ".npz", ".pt", ".pth", ".safetensors", ".parquet", ".csv", ".tsv")
@@ -86,9 +89,53 @@ def _read_npy(path: Path):
     return open_npy(path)
 
 
+#: Deflate expands at most ~1032:1; a member claiming more than this is corrupt (or a zip bomb).
+_MAX_DEFLATE_RATIO = 1100
+
+
 def _read_npz(path: Path) -> _Mapping:
-    archive = np.load(path, allow_pickle=False)
-    return _Mapping(list(archive.files), lambda k: archive[k])
+    """The ``.npy`` members of an ``.npz`` archive, each header checked before its data is read."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise InputError(f"{path}: not a valid .npz file (not a zip archive, or truncated); "
+                         f"re-save it with numpy.savez") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or first_line(exc)}); "
+                         f"check the file's permissions") from None
+    members = {}
+    for info in archive.infolist():
+        if not info.is_dir():
+            members[info.filename[:-4] if info.filename.endswith(".npy") else info.filename] = info
+    return _Mapping(list(members), lambda k: _read_npz_member(path, archive, members[k], k))
+
+
+def _read_npz_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndarray:
+    name = f"{path}::{key}"
+    if not info.filename.endswith(".npy"):
+        raise InputError(f"{name}: member {info.filename!r} is not a .npy array; re-save the file with numpy.savez")
+    archive_size = path.stat().st_size
+    plausible = (info.compress_size <= archive_size and (
+        info.file_size == info.compress_size if info.compress_type == zipfile.ZIP_STORED
+        else info.file_size <= max(info.compress_size, 1) * _MAX_DEFLATE_RATIO))
+    if not plausible:
+        raise InputError(f"{name}: corrupt .npz member (claims {info.file_size} bytes in a "
+                         f"{archive_size}-byte file); re-save the file")
+    try:
+        with archive.open(info) as fh:
+            shape, _fortran, dtype, offset = read_npy_header(fh, name)
+            if offset + npy_nbytes(shape, dtype) > info.file_size:
+                raise InputError(f"{name}: truncated or corrupt .npz member (header promises shape {shape}, "
+                                 f"{offset + npy_nbytes(shape, dtype)} bytes, the member holds {info.file_size}); "
+                                 f"re-save the file")
+        with archive.open(info) as fh:
+            arr = np.lib.format.read_array(fh, allow_pickle=False)
+            fh.read()  # reach the end of the member so that its CRC is checked
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+        raise InputError(f"{name}: corrupt .npz member ({first_line(exc)}); re-save or re-download the file") from None
+    return arr
 
 
 def torch_to_numpy(t) -> np.ndarray:
@@ -104,7 +151,11 @@ def _read_pt(path: Path):
     import torch
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # weights_only=True never unpickles objects
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (MemoryError, KeyboardInterrupt):
+        raise
     except Exception as exc:
         raise InputError(
             f"{path}: cannot load safely with weights_only=True ({type(exc).__name__}: "
@@ -192,10 +243,19 @@ def _is_numeric_row(line: str, delimiter: str) -> bool:
 
 
 def read_shard_folder(path: Path) -> ShardRows:
-    shards = sorted(p for p in path.iterdir() if p.suffix.lower() == ".npy")
+    try:
+        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the folder ({exc.strerror or first_line(exc)}); "
+                         f"check its permissions") from None
+    folders = [p for p in entries if p.is_dir()]
+    if folders:
+        raise InputError(f"{folders[0]}: a folder inside the shard folder {path}; a shard folder holds only "
+                         f".npy or .parquet files — move it out")
+    shards = [p for p in entries if p.suffix.lower() == ".npy"]
     kind = "npy"
     if not shards:
-        shards = sorted(p for p in path.iterdir() if p.suffix.lower() == ".parquet")
+        shards = [p for p in entries if p.suffix.lower() == ".parquet"]
         kind = "parquet"
     if not shards:
         raise InputError(f"{path}: folder holds no .npy or .parquet shards")
@@ -215,9 +275,14 @@ def read_shard_folder(path: Path) -> ShardRows:
         if len(part.shape) != 2:
             raise InputError(f"{shard}: shards must be 2-D, got shape {tuple(part.shape)}")
         parts.append(part)
-    dims = {p.shape[1] for p in parts}
-    if len(dims) != 1:
-        raise InputError(f"{path}: shards disagree on the dimension: {sorted(dims)}")
+    first = parts[0]
+    for shard, part in zip(shards, parts):
+        if part.shape[1] != first.shape[1]:
+            raise InputError(f"{shard}: {part.shape[1]} columns, but {shards[0].name} has {first.shape[1]}; "
+                             f"shards must share one width")
+        if np.dtype(part.dtype) != np.dtype(first.dtype):
+            raise InputError(f"{shard}: dtype {np.dtype(part.dtype)}, but {shards[0].name} has "
+                             f"{np.dtype(first.dtype)}; shards must share one dtype")
     return ShardRows(parts)
 
 
