@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import traceback
 import warnings
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 import click
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import InputError, LatentlabWarning
 
 DEVICE_HELP = "Compute device: auto (CUDA when available), cpu, cuda or cuda:N."
 
@@ -43,6 +44,12 @@ class LatentlabGroup(click.Group):
                 hint = f" (see '{exc.ctx.command_path} --help')"
             click.echo(f"error: {exc.format_message()}{hint}", err=True)
             sys.exit(exc.exit_code)
+        except MemoryError as exc:  # outside a command's own handler (option callbacks, commands without it)
+            _report_unexpected(exc, "--debug" in (sys.argv[1:] if args is None else list(args)))
+            sys.exit(2)
+        except Exception as exc:
+            _report_unexpected(exc, "--debug" in (sys.argv[1:] if args is None else list(args)))
+            sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -76,12 +83,14 @@ def common_options(func):
                 return func(*args, opts=opts, **kwargs)
             except InputError as exc:
                 _fail(debug, f"error: {_as_flag(_one_line(exc))}", 2)
-            except (MemoryError, KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
+            except MemoryError as exc:
+                _fail(debug, memory_message(exc), 2)
+            except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
                 raise
-            except Exception as exc:  # a bug or an unforeseen input: still one line by default
-                _fail(debug, f"error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback)", 1)
+            except Exception as exc:  # a bug: one line by default, the traceback with --debug
+                _fail(debug, internal_message(exc), 1)
             finally:
-                _show_warnings(caught)
+                _show_warnings(caught, debug)
 
     return wrapper
 
@@ -99,6 +108,24 @@ def _as_flag(message: str) -> str:
     return message
 
 
+def internal_message(exc: BaseException) -> str:
+    """The one line for an unexpected exception (a bug in latentlab or a library it uses)."""
+    return (f"error: internal error ({type(exc).__name__}: {_one_line(exc)}) — please report it at the latentlab "
+            "issue tracker with the command; rerun with --debug for the traceback")
+
+
+def memory_message(exc: BaseException) -> str:
+    """The one line for a MemoryError: the input is too large for this machine as asked."""
+    detail = " ".join(str(exc).split())
+    return (f"error: out of memory{f' ({detail})' if detail else ''}: use fewer rows (--sample) or a smaller block")
+
+
+def _report_unexpected(exc: BaseException, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    click.echo(memory_message(exc) if isinstance(exc, MemoryError) else internal_message(exc), err=True)
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
@@ -111,12 +138,35 @@ def _fail(debug: bool, message: str, code: int):
     raise click.exceptions.Exit(code)
 
 
-def _show_warnings(caught) -> None:
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _from_latentlab(filename: str) -> bool:
+    """Whether a warning was attributed to a file inside the latentlab package."""
+    try:
+        path = os.path.abspath(filename)
+    except (TypeError, ValueError):
+        return False
+    return os.path.commonpath([path, _PACKAGE_DIR]) == _PACKAGE_DIR if path else False
+
+
+def _user_facing(w) -> bool:
+    """A LatentlabWarning, or a plain UserWarning raised from latentlab's own code; numpy RuntimeWarnings
+    and third-party deprecations (torch.load's FutureWarning, …) are not the user's business."""
+    if issubclass(w.category, LatentlabWarning):
+        return True
+    return issubclass(w.category, UserWarning) and _from_latentlab(w.filename or "")
+
+
+def _show_warnings(caught, debug: bool = False) -> None:
     seen = set()
     for w in caught:
-        if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+        if debug:  # --debug shows every warning, with its category and origin
+            text = f"{w.category.__name__}: {_one_line(w.message)} ({w.filename}:{w.lineno})"
+        elif _user_facing(w):
+            text = _one_line(w.message)
+        else:
             continue
-        text = _one_line(w.message)
         if text not in seen:
             seen.add(text)
             click.echo(f"warning: {text}", err=True)

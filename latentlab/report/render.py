@@ -8,6 +8,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -158,8 +159,35 @@ def _chance_cell(row: Row) -> str:
     return "" if row.chance is None or is_undefined(row.chance) else format_value(row.chance)
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
+def md_text(text) -> str:
+    """User-provided text (file names, titles, notes) made inert in Markdown: no raw HTML tag or entity."""
+    return html.escape(str(text), quote=False)
+
+
+def _md_cell(text) -> str:
+    """A table cell: escaped text, no pipe ending the cell early, no line break ending the row."""
+    return " ".join(md_text(text).split()).replace("|", "\\|")
+
+
+def _md_alt(text) -> str:
+    """Image alt text: escaped text with no bracket ending the alt text early."""
+    return re.sub(r"([\\\[\]])", r"\\\1", " ".join(md_text(text).split()))
+
+
+def _md_code(text) -> str:
+    """An inline code span of ``text``; text with ``<``, ``>`` or ``&`` becomes escaped plain text instead
+    (a code span would show an entity as typed), and the backtick fence is longer than any run inside."""
+    text = " ".join(str(text).split())
+    if re.search(r"[<>&]", text):
+        return re.sub(r"([\\`*_\[\]])", r"\\\1", md_text(text))
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_fence(lines) -> str:
+    """A code-block fence longer than any backtick run in ``lines``, so no line can close the block."""
+    return "`" * max(3, max((len(m) for x in lines for m in re.findall(r"`+", x)), default=0) + 1)
 
 
 def _png_b64(fig) -> str:
@@ -273,26 +301,31 @@ def _md_table(s) -> list[str]:
 
 
 def render_markdown(report, figure_dir: Path | None = None, link_prefix: str = "") -> str:
+    """The report as Markdown; every user-provided text (names, titles, notes, cells) is escaped so that a
+    file named ``<img src=x …>.npy`` shows as text and adds no HTML. The reproduce commands stay verbatim
+    in a fenced code block (shown as typed, never read as HTML) so they can be copied and run."""
+    m = md_text
     a, b = report.inputs["A"], report.inputs["B"]
-    lines = [f"# latentlab report: {a['name']} vs {b['name']}", "",
-             f"A: `{a['spec']}` ({a['n']} × {a['dim']}) · B: `{b['spec']}` ({b['n']} × {b['dim']}) · "
+    lines = [f"# latentlab report: {m(a['name'])} vs {m(b['name'])}", "",
+             f"A: {_md_code(a['spec'])} ({a['n']} × {a['dim']}) · B: {_md_code(b['spec'])} ({b['n']} × {b['dim']}) · "
              f"{'paired' if report.inputs['paired'] else 'unpaired'} · {report.seconds:.1f} s", ""]
     for s in report.sections:
-        lines += [f"## {s.title}", ""]
+        lines += [f"## {m(s.title)}", ""]
         if s.skipped:
-            lines += [f"*Skipped: {s.skipped}*", ""]
+            lines += [f"*Skipped: {m(s.skipped)}*", ""]
             continue
-        lines += ["\n>\n".join(f"> {line}" for line in s.reading.split("\n")), ""]
+        lines += ["\n>\n".join(f"> {m(line)}" for line in s.reading.split("\n")), ""]
         if figure_dir is not None:
             from ..plot.style import save_figure
 
             for i, fig in enumerate(s.figures):
                 name = f"{s.key}{'' if i == 0 else i + 1}.png"
                 save_figure(fig, Path(figure_dir) / name)
-                lines += [f"![{s.title}]({link_prefix}{name})", ""]
+                lines += [f"![{_md_alt(s.title)}]({quote(link_prefix + name)})", ""]
         lines += _md_table(s)
-        lines += ["", "```sh", *s.commands, "```", ""]
+        fence = _md_fence(s.commands)
+        lines += ["", f"{fence}sh", *s.commands, fence, ""]
         shown = {r.note for r in table_rows(s) if r.note}
-        notes = [f"note: {n}" for n in s.notes if "Traceback" not in n and n not in shown]
+        notes = [f"note: {m(n)}" for n in s.notes if "Traceback" not in n and n not in shown]
         lines += [x for n in notes for x in (n, "")]
     return "\n".join(lines) + "\n"
