@@ -92,6 +92,9 @@ def read_embeddings(spec: str | os.PathLike, *, check_finite: bool = True) -> Em
     path_str, *keys = spec.split(SELECTOR)
     if not path_str or "\0" in path_str:
         raise InputError(f"{spec!r}: not a file name (expected PATH or PATH::KEY)")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in spec):
+        # a newline or other control character would break the one-line error contract (and a terminal)
+        raise InputError(f"{spec!r}: control characters in a file name or selector; rename the file or fix the key")
     path = Path(path_str)
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
