@@ -283,7 +283,7 @@ def _cka_from_sums(s: dict, debiased: bool) -> float:
         tr = {"x": float(np.trace(cen[("x", "x")])), "y": float(np.trace(cen[("y", "y")]))}
         for (i, j), value in list(hsic.items()):
             ai, aj = sq[i], sq[j]
-            saa = s["s" + "".join(sorted(ai + aj))] if ai != aj else s[f"s{ai}{aj}"]
+            saa = s["s" + "".join(sorted(ai + aj))]  # "saa", "sab" or "sbb"
             rows = kernels.centred_sqnorm_products(nn, float(saa), float(s[f"s{ai}"]), float(s[f"s{aj}"]),
                                                    s[f"{ai}_{j}"], s[f"{aj}_{i}"], s[f"s{i}"], s[f"s{j}"], raw[(i, j)])
             hsic[(i, j)] = _hsic_from_parts(value, rows, tr[i], tr[j], nn, True)

@@ -129,9 +129,10 @@ def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: di
     cl = rl if symmetric else (list(col_labels) if col_labels is not None else [e.name for e in c_embs])
     xs = [load(e, backend) for e in r_embs]
     ys = xs if symmetric else [load(e, backend) for e in c_embs]
-    notes = [r for x, e in zip(xs + ([] if symmetric else ys), r_embs + ([] if symmetric else c_embs))
-             if (r := constant_reason(x, e.name))]
-    bad = {id(x) for x, e in zip(xs + ys, r_embs + list(c_embs)) if constant_reason(x, e.name)}
+    # why each layer is undefined (constant), once per layer; its cells stay None
+    row_reason = [constant_reason(x, e.name) for x, e in zip(xs, r_embs)]
+    col_reason = row_reason if symmetric else [constant_reason(y, e.name) for y, e in zip(ys, c_embs)]
+    notes = [r for r in row_reason + ([] if symmetric else col_reason) if r]
     n_r, n_c = len(xs), len(ys)
     mat: list[list] = [[None] * n_c for _ in range(n_r)]
     preps: list[list] = [[None] * n_c for _ in range(n_r)]
@@ -139,9 +140,9 @@ def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: di
         for j in range(n_c):
             if symmetric and j <= i:
                 if j == i:
-                    mat[i][j] = None if id(xs[i]) in bad else measure.best
+                    mat[i][j] = None if row_reason[i] else measure.best
                 continue
-            if id(xs[i]) in bad or id(ys[j]) in bad:
+            if row_reason[i] or col_reason[j]:
                 continue
             preps[i][j] = measure.prepare(xs[i], ys[j], backend=backend, **p)
             notes += preps[i][j].notes

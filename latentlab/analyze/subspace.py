@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import InputError
 from .prep import Prepared
 
 RTOL = 1e-10
@@ -165,7 +166,6 @@ def prepare_svcca(x, y, dims: tuple[int, int]) -> Prepared:
 def prepare_svcca_xy(x, y, *, variance: float = 0.99, backend=None) -> Prepared:
     """SVCCA keeping the top directions that hold ``variance`` of each set's variance."""
     if not 0 < variance <= 1:
-        from ..errors import InputError
         raise InputError(f"variance {variance}: must be in (0, 1]")
     xc, yc = _centred(x), _centred(y)
     dims = tuple(rank_for_variance(pca_basis((c.T @ c).cpu().numpy())[0], variance) for c in (xc, yc))
