@@ -2,7 +2,7 @@
 
 Each (held-out) source row is mapped with ``transform`` and retrieves its partner among the
 mapped target rows by cosine similarity. Ranks count ties against the method
-(:func:`latentlab.retrieval.metrics.true_ranks`). Reported: ``r_at_1/5/10`` (higher is
+(:func:`latentlab.ranks.true_ranks`). Reported: ``r_at_1/5/10`` (higher is
 better), ``mrr`` (higher is better), ``median_rank`` (1-based, lower is better),
 ``mean_cosine`` of true pairs (a similarity, higher is better) and, with labels,
 ``knn_accuracy`` (the label of the nearest mapped target row equals the source row's label).
@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..io import as_embeddings
 from ..knn import topk_cosine
 from ..results import ResultMixin
-from ..retrieval.metrics import summarize_ranks, true_ranks
+from ..ranks import summarize_ranks, true_ranks
 
 #: seed of the fixed random-rotation baseline (independent of --seed, so it never moves)
 ROTATION_SEED = 20240601

@@ -305,7 +305,7 @@ def _shift_experiment(ea, eb, direction: torch.Tensor, deltas: list[float], pair
 
 def _r_at_1(q: torch.Tensor, g: torch.Tensor, block: int = 1024) -> float:
     """Fraction of queries ranking their partner first (ties counted against the query)."""
-    from ..retrieval.metrics import ranks_from_scores
+    from ..ranks import ranks_from_scores
 
     hits = 0
     for lo in range(0, q.shape[0], block):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..rowsource import NpyRows
+from .rowsource import NpyRows
 from .formats import (FORMATS, READERS, SELECTOR, apply_selectors, display_name, first_line, read_shard_folder,
                       read_sidecar, torch_to_numpy)
 from .indices import integer_indices, read_indices
@@ -30,8 +30,8 @@ from .writers import atomic_output, save_array, write_embeddings
 class Embeddings:
     """A validated 2-D embedding matrix and the name it was read under.
 
-    ``data`` is a numpy array or a lazy row source (:class:`~latentlab.rowsource.NpyRows`,
-    :class:`~latentlab.rowsource.ShardRows`); index it by rows (``emb.rows(slice)``) or
+    ``data`` is a numpy array or a lazy row source (:class:`~latentlab.io.rowsource.NpyRows`,
+    :class:`~latentlab.io.rowsource.ShardRows`); index it by rows (``emb.rows(slice)``) or
     call ``np.asarray(emb)`` to load everything.
     """
 

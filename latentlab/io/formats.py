@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..rowsource import ShardRows, npy_nbytes, open_npy, read_npy_header
+from .rowsource import ShardRows, npy_nbytes, open_npy, read_npy_header
 
 SELECTOR = "::"
 FORMATS = (".npy", ".npz", ".pt", ".pth", ".safetensors", ".parquet", ".csv", ".tsv")

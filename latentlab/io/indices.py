@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..rowsource import check_npy
+from .rowsource import check_npy
 from .formats import first_line
 
 

@@ -81,7 +81,7 @@ def shift_figure(a, b, *, shift=None, name_a=None, name_b=None, seed=0, device="
 def recall_figure(q, g, truth=None, *, fix=None, bank_gallery=None, bank_queries=None, name_q=None, name_g=None,
                   device="auto", dtype="float32", **params):
     from ..retrieval.evaluate import evaluate
-    from ..retrieval.metrics import recall_curve
+    from ..ranks import recall_curve
 
     eq, eg = as_embeddings(q, "queries"), as_embeddings(g, "gallery")
     res = evaluate(eq, eg, truth, fix, bank_gallery=bank_gallery, bank_queries=bank_queries, device=device,

@@ -332,7 +332,7 @@ def spectrum_section(ctx: Context) -> Section:
 def retrieval_section(ctx: Context) -> Section:
     from ..plot.figures import draw_recall_curves
     from ..retrieval.evaluate import evaluate
-    from ..retrieval.metrics import recall_curve
+    from ..ranks import recall_curve
 
     s = Section("retrieval", "Retrieval both ways")
     if not ctx.paired or not ctx.same_dim:

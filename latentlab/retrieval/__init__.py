@@ -14,7 +14,7 @@ Scores are cosine similarities of L2-normalised rows (higher = more similar); ra
 from .csls import csls
 from .evaluate import DirectionResult, RetrievalMetrics, RetrievalResult, evaluate
 from .invgc import invgc, pool_size
-from .metrics import RankMetrics, check_truth, rank_metrics, summarize_ranks, true_ranks
+from ..ranks import RankMetrics, check_truth, rank_metrics, summarize_ranks, true_ranks
 from .qbnorm import dbnorm, qbnorm
 from .scoring import AdjustedScores
 from .sweep import parse_sweep

@@ -1,7 +1,7 @@
 """``evaluate``: rank metrics and gallery hubness of a retrieval task, before and after a fix.
 
 Scores are cosine similarities of L2-normalised rows (higher = more similar). Ranks count
-ties against the query (see :mod:`latentlab.retrieval.metrics`). Hubness is the skewness of
+ties against the query (see :mod:`latentlab.ranks`). Hubness is the skewness of
 the gallery's k-occurrence N_10 (zeros included) and the number of hubs (N_10 > 20) under
 the scores used for ranking (Radovanović et al., JMLR 2010).
 
@@ -25,7 +25,7 @@ from ..knn import clamp_k, hubness, topk_cosine
 from ..results import ResultMixin, to_jsonable
 from .csls import CSLS_K, CSLSScores
 from .invgc import DEFAULT_POOL_RATE, DEFAULT_R, InvGCPlan, check_pool_rate
-from .metrics import RankMetrics, check_truth, summarize_ranks, true_ranks
+from ..ranks import RankMetrics, check_truth, summarize_ranks, true_ranks
 from .qbnorm import DB_BETA_GALLERY, DB_BETA_QUERY, QB_BETA, QB_K, DBNormScores, QBNormScores
 from .scoring import ranked_pass
 

@@ -6,7 +6,7 @@ per-gallery normaliser). So the adjusted score of a block is a cheap element-wis
 of the raw cosine block, and ranks and top-k lists are computed exactly like the baseline:
 query blocks against gallery chunks, memory O(block · chunk + n_q · k), never n_q × n_g.
 
-Ranks follow :mod:`latentlab.retrieval.metrics`: 0-based, ties count against the query.
+Ranks follow :mod:`latentlab.ranks`: 0-based, ties count against the query.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch
 
 from ..compute import Backend, as_backend, l2_normalize
 from ..knn import order_ties
-from .metrics import check_truth
+from ..ranks import check_truth
 
 
 class AdjustedScores:
@@ -70,7 +70,7 @@ def ranked_pass(queries, gallery, truth=None, *, backend: Backend | None = None,
     """Ranks of the truth and top-``k`` gallery indices under (adjusted) cosine scores.
 
     Two passes over the gallery chunks with the same kernel (as in
-    :func:`~latentlab.retrieval.metrics.true_ranks`): the first finds the best relevant
+    :func:`~latentlab.ranks.true_ranks`): the first finds the best relevant
     item's score and the running top-k, the second counts the items scoring at least as high,
     so the truth's score is bit-identical in both. One pass when the gallery fits a chunk.
 

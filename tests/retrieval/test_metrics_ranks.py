@@ -7,7 +7,7 @@ from latentlab.compute import Backend
 from latentlab.errors import InputError
 from latentlab.knn import topk_cosine
 from latentlab.retrieval import evaluate, rank_metrics, true_ranks
-from latentlab.retrieval.metrics import check_truth, ranks_from_scores
+from latentlab.ranks import check_truth, ranks_from_scores
 from latentlab.retrieval.scoring import AdjustedScores, ranked_pass
 
 TIE = np.array([[.9, .1, .3, .2], [.5, .5, .1, 0], [.2, .8, .4, .1], [.3, .3, .3, .3]])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def read_npy_header(fh, name) -> tuple[tuple[int, ...], bool, np.dtype, int]:

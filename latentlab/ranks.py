@@ -1,4 +1,4 @@
-"""Rank-based retrieval metrics: R@k, median/mean rank, MRR — ties count against the query.
+"""Rank metrics shared by gap, align and retrieval: R@k, median/mean rank, MRR — ties count against the query.
 
 The rank of a query's true item is the number of *other* gallery items scoring at least as
 high (0-based), so an item tied with the truth is placed before it and a degenerate model
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..compute import Backend, as_backend
-from ..errors import InputError
-from ..io import integer_indices
-from ..knn import prep
-from ..results import ResultMixin
+from .compute import Backend, as_backend
+from .errors import InputError
+from .io import integer_indices
+from .knn import prep
+from .results import ResultMixin
 
 KS = (1, 5, 10)
 
