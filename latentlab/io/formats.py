@@ -243,6 +243,11 @@ def _is_numeric_row(line: str, delimiter: str) -> bool:
 
 
 def read_shard_folder(path: Path) -> ShardRows:
+    from .dumps import read_dump  # numbered shards, LAION-style dump roots, parquet shard folders
+
+    dump = read_dump(path)
+    if dump is not None:
+        return dump
     try:
         entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
     except OSError as exc:

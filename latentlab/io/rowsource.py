@@ -213,7 +213,8 @@ class ShardRows:
             sel = np.flatnonzero(shard == k)
             local = idx[sel] - self.bounds[k]
             part = self.parts[k]
-            out[sel] = part[local] if isinstance(part, (NpyRows, ShardRows)) else np.asarray(part)[local]
+            lazy = isinstance(part, (NpyRows, ShardRows)) or getattr(part, "lazy_rows", False)
+            out[sel] = part[local] if lazy else np.asarray(part)[local]
         return out
 
     def __array__(self, dtype=None, copy=None):
