@@ -16,7 +16,18 @@ import torch
 from .errors import InputError
 
 #: Bytes of input one row block may occupy (after conversion to the compute dtype).
-DEFAULT_BLOCK_BYTES = 64 * 2**20
+DEFAULT_BLOCK_BYTES = CPU_BLOCK_BYTES = 64 * 2**20
+#: The same budget on a CUDA device: GPU memory is counted in GiB and every block is one
+#: round of kernel launches, so blocks four times larger mean fewer, fuller launches. (Not
+#: measured on this repository's CI, which has no GPU: ``bench/gpu_check.sh`` times it.)
+CUDA_BLOCK_BYTES = 256 * 2**20
+#: Query rows of one score tile are capped here: a (rows × gallery chunk) score matrix
+#: is followed by top-k / rank passes whose cost grows with the rows, not the bytes.
+MAX_TILE_ROWS = 4096
+#: Edge of a square tile of pairwise terms (exp of all pairs, kernels): 4096² float32 =
+#: 64 MiB on a CPU (measured 1.4× faster than 2048² on a shared 2-core machine, where every
+#: short parallel region waits for a descheduled thread); a GPU wants larger launches still.
+CPU_PAIR_TILE, CUDA_PAIR_TILE = 4096, 8192
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -63,17 +74,59 @@ class Backend:
 
     @classmethod
     def make(cls, device="auto", dtype="float32", block_bytes: int | None = None) -> "Backend":
-        return cls(resolve_device(device), resolve_dtype(dtype), block_bytes or DEFAULT_BLOCK_BYTES)
+        dev = resolve_device(device)
+        return cls(dev, resolve_dtype(dtype), block_bytes or default_block_bytes(dev))
+
+    def float64(self) -> "Backend":
+        """The same device and budget in float64 (closed forms: eigh, SVD, solves)."""
+        return self if self.dtype == torch.float64 else Backend(self.device, torch.float64, self.block_bytes)
+
+    @property
+    def itemsize(self) -> int:
+        return torch.finfo(self.dtype).bits // 8
 
     def block_rows(self, dim: int, copies: int = 1) -> int:
         """Rows per block so that ``copies`` blocks of width ``dim`` fit the byte budget."""
-        itemsize = torch.finfo(self.dtype).bits // 8
-        return max(64, int(self.block_bytes // max(1, dim * itemsize * copies)))
+        return max(64, int(self.block_bytes // max(1, dim * self.itemsize * copies)))
+
+    def score_tiles(self, n_gallery: int, dim: int, *, min_chunk: int = 2048,
+                    chunk: int | None = None) -> tuple[int, int]:
+        """``(query rows, gallery rows)`` of one tile of a query × gallery score matrix.
+
+        A gallery chunk holds as many ``dim``-wide rows as the budget allows (at least
+        ``min_chunk``; ``chunk`` if given; at most the gallery), and the query block is what
+        keeps its (rows × chunk) scores within the budget too (at most :data:`MAX_TILE_ROWS`).
+        """
+        chunk = max(1, min(n_gallery, chunk or max(min_chunk, self.block_rows(dim))))
+        return max(1, min(MAX_TILE_ROWS, self.block_bytes // (self.itemsize * chunk))), chunk
+
+    def pair_tile(self) -> int:
+        """Edge of a square tile of pairwise terms on this device."""
+        return pair_tile(self.device)
 
     def tensor(self, block) -> torch.Tensor:
-        """A numpy block (any numeric dtype) as a tensor on this backend."""
-        t = torch.as_tensor(np.asarray(block))
-        return t.to(device=self.device, dtype=self.dtype, non_blocking=True)
+        """A block (numpy array, row-source slice or tensor on any device) on this backend."""
+        if isinstance(block, torch.Tensor):
+            t = block
+        else:
+            arr = np.asarray(block)
+            if not arr.flags.writeable:
+                # torch has no read-only tensors (it warns, and an in-place op would write into a
+                # memory-mapped input): copy once, converting to the compute dtype on the way
+                arr = arr.astype(torch.empty((), dtype=self.dtype).numpy().dtype)
+            t = torch.as_tensor(arr)
+        # non_blocking only host → device: a device → host copy would return before it lands
+        return t.to(device=self.device, dtype=self.dtype, non_blocking=t.device.type == "cpu")
+
+
+def pair_tile(device: torch.device) -> int:
+    """Edge of a square tile of pairwise terms on ``device`` (see :data:`CPU_PAIR_TILE`)."""
+    return CPU_PAIR_TILE if device.type == "cpu" else CUDA_PAIR_TILE
+
+
+def default_block_bytes(device: torch.device) -> int:
+    """The row-block byte budget for ``device`` (the one place that decides it)."""
+    return CPU_BLOCK_BYTES if device.type == "cpu" else CUDA_BLOCK_BYTES
 
 
 def as_backend(device="auto", dtype="float32") -> Backend:

@@ -46,19 +46,18 @@ def topk_cosine(queries, gallery, k: int, *, backend: Backend, exclude_self: boo
     if exclude_self and n_q != n_g:
         raise ValueError("exclude_self needs queries and gallery to be the same set")
     dim = int(gallery.shape[1])
-    chunk = gallery_chunk or max(1024, backend.block_rows(dim))
-    chunk = min(chunk, n_g)
-    block = block_rows or max(1, min(4096, backend.block_bytes // (4 * max(chunk, 1))))
+    block, chunk = backend.score_tiles(n_g, dim, min_chunk=1024, chunk=gallery_chunk)
+    block = block_rows or block
     gal_cache = None
     if n_g <= chunk:  # the whole gallery fits one chunk: prepare it once
-        gal_cache = prep(backend.tensor(np.asarray(gallery[:])), normalize)
+        gal_cache = prep(backend.tensor(gallery[:]), normalize)
     out_v = np.empty((n_q, k), dtype=np.float64 if backend.dtype == torch.float64 else np.float32)
     out_i = np.empty((n_q, k), dtype=np.int64)
     for q0 in range(0, n_q, block):
-        q = prep(backend.tensor(np.asarray(queries[q0 : q0 + block])), normalize)
+        q = prep(backend.tensor(queries[q0 : q0 + block]), normalize)
         best_v = best_i = None
         for g0 in range(0, n_g, chunk):
-            g = gal_cache if gal_cache is not None else prep(backend.tensor(np.asarray(gallery[g0 : g0 + chunk])), normalize)
+            g = gal_cache if gal_cache is not None else prep(backend.tensor(gallery[g0 : g0 + chunk]), normalize)
             scores = q @ g.T
             if exclude_self:
                 rows = torch.arange(q.shape[0], device=scores.device)

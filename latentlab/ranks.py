@@ -82,14 +82,14 @@ def true_ranks(queries, gallery, truth=None, *, backend: Backend | None = None, 
     n_q, n_g = len(queries), len(gallery)
     t = check_truth(truth, n_q, n_g)
     dim = int(gallery.shape[1])
-    chunk = min(n_g, gallery_chunk or max(2048, backend.block_rows(dim)))
-    block = block_rows or max(1, min(4096, backend.block_bytes // (4 * chunk)))
+    block, chunk = backend.score_tiles(n_g, dim, chunk=gallery_chunk)
+    block = block_rows or block
     whole = None
     if n_g <= chunk:
-        whole = prep(backend.tensor(np.asarray(gallery[:])), normalize)
+        whole = prep(backend.tensor(gallery[:]), normalize)
     out = np.empty(n_q, dtype=np.int64)
     for q0 in range(0, n_q, block):
-        q = prep(backend.tensor(np.asarray(queries[q0 : q0 + block])), normalize)
+        q = prep(backend.tensor(queries[q0 : q0 + block]), normalize)
         tb = torch.as_tensor(t[q0 : q0 + q.shape[0]], device=backend.device)
         if whole is not None:
             out[q0 : q0 + q.shape[0]] = ranks_from_scores(q @ whole.T, tb).cpu().numpy()
@@ -99,14 +99,14 @@ def true_ranks(queries, gallery, truth=None, *, backend: Backend | None = None, 
         best = torch.full((q.shape[0],), -torch.inf, dtype=q.dtype, device=q.device)
         chunks = range(0, n_g, chunk)
         for g0 in chunks:
-            s = q @ prep(backend.tensor(np.asarray(gallery[g0 : g0 + chunk])), normalize).T
+            s = q @ prep(backend.tensor(gallery[g0 : g0 + chunk]), normalize).T
             inside = (tb >= g0) & (tb < g0 + s.shape[1])
             rel = torch.gather(s, 1, (tb - g0).clamp(0, s.shape[1] - 1))
             rel = torch.where(inside, rel, torch.full_like(rel, -torch.inf))
             best = torch.maximum(best, rel.max(dim=1).values)
         count = torch.zeros(q.shape[0], dtype=torch.int64, device=backend.device)
         for g0 in chunks:
-            s = q @ prep(backend.tensor(np.asarray(gallery[g0 : g0 + chunk])), normalize).T
+            s = q @ prep(backend.tensor(gallery[g0 : g0 + chunk]), normalize).T
             count += (s >= best[:, None]).sum(dim=1)
         out[q0 : q0 + q.shape[0]] = (count - 1).cpu().numpy()
     return out

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..compute import Backend
@@ -185,34 +187,62 @@ class Aligner(BaseEstimator, TransformerMixin):
     def dim_common_(self) -> int:
         raise NotImplementedError
 
-    def transform(self, X, *, block_rows: int = 65536) -> np.ndarray:
-        """Map source rows into the common space (float64)."""
-        self._check_fitted()
-        return self._apply(X, "source", self.dim_source_, lambda b: self._map_source(self.pre_x_.apply(b)), block_rows)
+    def transform(self, X, *, block_rows: int | None = None) -> np.ndarray:
+        """Map source rows into the common space (float64 numpy; computed on ``device``)."""
+        return self._collect(X, "source", block_rows)
 
-    def transform_target(self, Y, *, block_rows: int = 65536) -> np.ndarray:
-        """Map target rows into the common space (float64)."""
-        self._check_fitted()
-        return self._apply(Y, "target", self.dim_target_, self._target_rows, block_rows)
+    def transform_target(self, Y, *, block_rows: int | None = None) -> np.ndarray:
+        """Map target rows into the common space (float64 numpy; computed on ``device``)."""
+        return self._collect(Y, "target", block_rows)
 
-    def _target_rows(self, b: np.ndarray) -> np.ndarray:
-        return self._map_target(self.pre_y_.apply(b))
+    def map_rows(self, X, side: str = "source", *, backend: Backend | None = None,
+                 block_rows: int | None = None) -> torch.Tensor:
+        """``transform`` (``side="source"``) or ``transform_target`` as one float64 tensor on
+        ``backend``'s device (default: the aligner's ``device``), for callers that keep
+        computing there (:func:`latentlab.align.evaluate_aligner`)."""
+        n, backend, blocks = self._mapped_blocks(X, side, backend, block_rows)
+        parts = [t for _, t in blocks]
+        return torch.cat(parts) if n else torch.empty((0, self.dim_common_), dtype=torch.float64,
+                                                      device=backend.device)
 
-    def _apply(self, X, side: str, dim: int, fn, block_rows: int) -> np.ndarray:
+    def _collect(self, X, side: str, block_rows: int | None) -> np.ndarray:
+        n, _, blocks = self._mapped_blocks(X, side, None, block_rows)
+        out = np.empty((n, self.dim_common_), dtype=np.float64)
+        for lo, t in blocks:
+            out[lo : lo + len(t)] = t.cpu().numpy()  # the edge: the returned array
+        return out
+
+    def _mapped_blocks(self, X, side: str, backend: Backend | None, block_rows: int | None):
+        """``(n, backend, blocks)``: the checked row count, the float64 backend, and an iterator of ``(offset, mapped block)``,
+        the rows read block by block, moved to the device, preprocessed and mapped there in
+        float64 (the precision the closed forms were solved in)."""
         self._check_fitted()
+        if side not in ("source", "target"):
+            raise InputError(f"side={side!r}: expected 'source' or 'target'")
+        dim = self.dim_source_ if side == "source" else self.dim_target_
         ex = as_embeddings(X, side)
         if ex.dim != dim:
             raise InputError(f"{ex.name}: this {self.method} map expects {side} rows of dimension {dim}, "
                              f"got {ex.dim} (wrong side or wrong file?)")
-        out = np.empty((ex.n, self.dim_common_), dtype=np.float64)
-        for lo in range(0, ex.n, block_rows):
-            out[lo : lo + block_rows] = fn(np.asarray(ex.data[lo : lo + block_rows], dtype=np.float64))
-        return out
+        backend = (backend or Backend.make(self.device)).float64()
+        fitted = self._on(backend)
+        fn = self._map_source if side == "source" else self._map_target
+        rows = block_rows or backend.block_rows(dim + self.dim_common_, copies=2)
+        blocks = ((lo, fn(backend.tensor(ex.data[lo : lo + rows]), fitted)) for lo in range(0, ex.n, rows))
+        return ex.n, backend, blocks
 
-    def _map_source(self, x: np.ndarray) -> np.ndarray:
+    def _on(self, backend: Backend) -> SimpleNamespace:
+        """The fitted state as float64 tensors on ``backend`` (moved once per call): the
+        ``TENSORS`` under their own names, ``pre_x`` / ``pre_y`` the device preprocessing."""
+        return SimpleNamespace(pre_x=self.pre_x_.on(backend), pre_y=self.pre_y_.on(backend),
+                               **{name: backend.tensor(getattr(self, name)) for name in self.TENSORS})
+
+    def _map_source(self, x: torch.Tensor, fitted: SimpleNamespace) -> torch.Tensor:
+        """Raw source rows (tensor) → the common space."""
         raise NotImplementedError
 
-    def _map_target(self, y: np.ndarray) -> np.ndarray:
+    def _map_target(self, y: torch.Tensor, fitted: SimpleNamespace) -> torch.Tensor:
+        """Raw target rows (tensor) → the common space."""
         raise NotImplementedError
 
     def _check_fitted(self) -> None:
@@ -449,32 +479,37 @@ class DirectAligner(Aligner):
     def _common_dim(cls, ds, dt, dc):
         return dt
 
-    def _map_source(self, x):
-        return self.pre_y_.invert(x @ self.W_)
+    def _map_source(self, x, fitted):
+        return fitted.pre_y.invert(fitted.pre_x.apply(x) @ fitted.W_)
 
-    def _target_rows(self, b):
-        return self.pre_y_.head(b)
+    def _map_target(self, y, fitted):
+        return fitted.pre_y.head(y)
 
-    def _record_fit(self, stats: PairStats, **extra) -> None:
+    def _record_fit(self, stats: PairStats, W: torch.Tensor, **extra) -> None:
+        """Keep the fitted map ``W`` (a device tensor) as ``W_`` (float64 numpy, the artifact's
+        form) and the fit statistics."""
+        self.W_ = W.cpu().numpy()
         self.fit_stats_ = {"n_anchors": stats.n,
-                           "relative_residual": stats.residual(self.W_),
+                           "relative_residual": stats.residual(W),
                            **extra}
 
 
-def psd_solve(S: np.ndarray, B: np.ndarray, alpha: float = 0.0, rtol: float | None = None) -> tuple[np.ndarray, int]:
-    """``(S + αI)⁺ B`` for symmetric PSD ``S`` via its eigendecomposition.
+def psd_solve(S: torch.Tensor, B: torch.Tensor, alpha: float = 0.0,
+              rtol: float | None = None) -> tuple[torch.Tensor, int]:
+    """``(S + αI)⁺ B`` for symmetric PSD ``S`` via its eigendecomposition (float64 tensors,
+    computed on their device).
 
     With α = 0 eigenvalues below ``rtol · λ_max`` are dropped (pseudo-inverse: the
     minimum-norm least-squares solution, robust to dead units and n < d). Returns the
     solution and the numerical rank used.
     """
-    lam, Q = np.linalg.eigh(S)
-    top = max(float(lam.max(initial=0.0)), 0.0)
-    rtol = S.shape[0] * np.finfo(np.float64).eps if rtol is None else rtol
-    keep = lam > rtol * top if top > 0 else np.zeros_like(lam, dtype=bool)
+    lam, Q = torch.linalg.eigh(S)
+    top = max(float(lam.max()) if lam.numel() else 0.0, 0.0)
+    rtol = S.shape[0] * float(torch.finfo(torch.float64).eps) if rtol is None else rtol
+    keep = lam > rtol * top if top > 0 else torch.zeros_like(lam, dtype=torch.bool)
     if alpha > 0:
-        inv = 1.0 / (np.maximum(lam, 0.0) + alpha)
-        keep = np.ones_like(keep)
+        inv = 1.0 / (lam.clamp_min(0.0) + alpha)
+        keep = torch.ones_like(keep)
     else:
-        inv = np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)
+        inv = torch.where(keep, 1.0 / torch.where(keep, lam, torch.ones_like(lam)), torch.zeros_like(lam))
     return Q @ (inv[:, None] * (Q.T @ B)), int(keep.sum())

@@ -19,19 +19,33 @@ Towards the Alignment of 3D and Text Latent Spaces", CVPR 2025.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..errors import InputError
 from .base import Aligner, opt, register
 
 
-def inv_sqrt_psd(S: np.ndarray, rtol: float | None = None) -> tuple[np.ndarray, int]:
-    """``S^{-1/2}`` on the numerical range of symmetric PSD S (pseudo-inverse square root)."""
-    lam, Q = np.linalg.eigh((S + S.T) / 2)
-    top = max(float(lam.max(initial=0.0)), 0.0)
-    rtol = S.shape[0] * np.finfo(np.float64).eps if rtol is None else rtol
-    keep = lam > rtol * top if top > 0 else np.zeros_like(lam, dtype=bool)
-    inv = np.where(keep, 1.0 / np.sqrt(np.where(keep, lam, 1.0)), 0.0)
+def inv_sqrt_psd(S: torch.Tensor, rtol: float | None = None) -> tuple[torch.Tensor, int]:
+    """``S^{-1/2}`` on the numerical range of symmetric PSD S (pseudo-inverse square root),
+    float64 on S's device."""
+    lam, Q = torch.linalg.eigh((S + S.T) / 2)
+    top = max(float(lam.max()) if lam.numel() else 0.0, 0.0)
+    rtol = S.shape[0] * float(torch.finfo(torch.float64).eps) if rtol is None else rtol
+    keep = lam > rtol * top if top > 0 else torch.zeros_like(lam, dtype=torch.bool)
+    inv = torch.where(keep, torch.where(keep, lam, torch.ones_like(lam)).rsqrt(), torch.zeros_like(lam))
     return (Q * inv) @ Q.T, int(keep.sum())
+
+
+def sign_fixed_svd(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SVD with each singular pair's sign fixed so that the largest-magnitude entry of the
+    left vector is positive (scikit-learn's ``svd_flip`` convention): singular vectors are
+    defined up to a common sign, and LAPACK / cuSOLVER may pick different ones, so without
+    this the canonical directions would flip between devices."""
+    U, S, Vt = torch.linalg.svd(M, full_matrices=False)
+    pick = U.abs().argmax(dim=0, keepdim=True)
+    sign = torch.sign(torch.gather(U, 0, pick))
+    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
+    return U * sign, S, Vt * sign.T
 
 
 @register
@@ -90,23 +104,23 @@ class CCA(Aligner):
         n1 = max(stats.n - 1, 1)
         cxx, cyy, cxy = stats.Sxx / n1, stats.Syy / n1, stats.Sxy / n1
         if reg > 0:
-            cxx = cxx + reg * np.mean(np.diag(cxx)) * np.eye(len(cxx))
-            cyy = cyy + reg * np.mean(np.diag(cyy)) * np.eye(len(cyy))
+            cxx = cxx + reg * torch.diagonal(cxx).mean() * torch.eye(len(cxx), dtype=cxx.dtype, device=cxx.device)
+            cyy = cyy + reg * torch.diagonal(cyy).mean() * torch.eye(len(cyy), dtype=cyy.dtype, device=cyy.device)
         wx, rx = inv_sqrt_psd(cxx, stats.rtol)
         wy, ry = inv_sqrt_psd(cyy, stats.rtol)
         if k > min(rx, ry):
             raise InputError(f"cca --components {k}: the anchors only span {min(rx, ry)} dimensions on one side "
                              f"(source rank {rx}, target rank {ry}); lower --components or add --reg")
-        U, S, Vt = np.linalg.svd(wx @ cxy @ wy)
-        self.A_ = wx @ U[:, :k]
-        self.B_ = wy @ Vt[:k].T
-        self.correlations_ = np.clip(S[:k], 0.0, 1.0)
+        U, S, Vt = sign_fixed_svd(wx @ cxy @ wy)
+        self.A_ = (wx @ U[:, :k]).cpu().numpy()
+        self.B_ = (wy @ Vt[:k].T).cpu().numpy()
+        self.correlations_ = S[:k].clamp(0.0, 1.0).cpu().numpy()
         self.fit_stats_ = {"n_anchors": stats.n, "canonical_correlations": self.correlations_.tolist(),
                            "mean_canonical_correlation": float(self.correlations_.mean()),
                            "source_rank": rx, "target_rank": ry}
 
-    def _map_source(self, x):
-        return x @ self.A_
+    def _map_source(self, x, fitted):
+        return fitted.pre_x.apply(x) @ fitted.A_
 
-    def _map_target(self, y):
-        return y @ self.B_
+    def _map_target(self, y, fitted):
+        return fitted.pre_y.apply(y) @ fitted.B_

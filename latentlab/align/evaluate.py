@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+import torch
 
-from ..compute import as_backend
+from ..compute import as_backend, l2_normalize
 from ..errors import InputError
 from ..io import as_embeddings
 from ..knn import topk_cosine
@@ -64,17 +65,16 @@ def random_rotation(d_in: int, d_out: int, seed: int = ROTATION_SEED) -> np.ndar
     return Q
 
 
-def score_pairs(Q: np.ndarray, G: np.ndarray, labels=None, backend=None) -> Scores:
-    """Metrics for query row i ↔ gallery row i, cosine similarity."""
+def score_pairs(Q, G, labels=None, backend=None) -> Scores:
+    """Metrics for query row i ↔ gallery row i, cosine similarity (computed on ``backend``;
+    ``Q``, ``G`` are tensors on any device or arrays)."""
     backend = backend or as_backend("auto", "float64")
-    ranks = true_ranks(Q, G, backend=backend)
-    rm = summarize_ranks(ranks)
-    qn = Q / np.maximum(np.linalg.norm(Q, axis=1, keepdims=True), 1e-12)
-    gn = G / np.maximum(np.linalg.norm(G, axis=1, keepdims=True), 1e-12)
-    mean_cos = float(np.mean(np.sum(qn * gn, axis=1)))
+    q, g = backend.tensor(Q), backend.tensor(G)
+    rm = summarize_ranks(true_ranks(q, g, backend=backend))
+    mean_cos = float(torch.sum(l2_normalize(q) * l2_normalize(g), dim=1).mean())
     knn = None
     if labels is not None:
-        _, idx = topk_cosine(Q, G, 1, backend=backend)
+        _, idx = topk_cosine(q, g, 1, backend=backend)
         knn = float(np.mean(labels[idx[:, 0]] == labels))
     return Scores(r_at_1=rm.r_at_1, r_at_5=rm.r_at_5, r_at_10=rm.r_at_10, mrr=rm.mrr,
                   median_rank=rm.median_rank, mean_cosine=mean_cos, knn_accuracy=knn)
@@ -133,13 +133,16 @@ def evaluate_aligner(aligner, X, Y, *, rows=None, labels=None, baselines: bool =
             raise InputError(f"--labels: {len(lab_all)} labels for {ex.n} rows")
         lab = lab_all[idx]
     backend = as_backend(device, dtype)
-    xs, ys = np.asarray(ex.rows(idx), dtype=np.float64), np.asarray(ey.rows(idx), dtype=np.float64)
-    main = score_pairs(aligner.transform(xs), aligner.transform_target(ys), lab, backend)
+    rows_x, rows_y = ex.rows(idx), ey.rows(idx)
+    main = score_pairs(aligner.map_rows(rows_x, "source", backend=backend),
+                       aligner.map_rows(rows_y, "target", backend=backend), lab, backend)
+    xs, ys = backend.tensor(rows_x), backend.tensor(rows_y)
     base = {}
     if baselines:
         base["identity"] = score_pairs(xs, ys, lab, backend).to_dict() if ex.dim == ey.dim else None
         if ex.dim != ey.dim:
             notes.append("identity baseline omitted: source and target dims differ")
-        base["random_rotation"] = score_pairs(xs @ random_rotation(ex.dim, ey.dim), ys, lab, backend).to_dict()
+        rot = backend.tensor(random_rotation(ex.dim, ey.dim))
+        base["random_rotation"] = score_pairs(xs @ rot, ys, lab, backend).to_dict()
     return EvalResult(**main.to_dict(), n_rows=len(idx), rows=what, method=aligner.method,
                       baselines=base, notes=notes)

@@ -18,7 +18,9 @@ Parameter", Technometrics 21(2), 1979 (GCV, and the leave-one-out shortcut r_i/(
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from ..compute import Backend
 from ..errors import InputError
 from .base import DirectAligner, opt, psd_solve, register
 from .preprocess import PairStats
@@ -35,8 +37,8 @@ class Lstsq(DirectAligner):
 
     def _fit(self, X, Y, backend):
         stats = self._stats(X, Y, backend)
-        self.W_, rank = psd_solve(stats.Sxx, stats.Sxy, rtol=stats.rtol)
-        self._record_fit(stats, rank=rank)
+        W, rank = psd_solve(stats.Sxx, stats.Sxy, rtol=stats.rtol)
+        self._record_fit(stats, W, rank=rank)
 
 
 @register
@@ -87,67 +89,70 @@ class Ridge(DirectAligner):
         stats = self._stats(X, Y, backend)
         alpha, extra = self.params_["alpha"], {}
         if alpha == "auto":
-            grid = ALPHA_GRID * max(float(np.trace(stats.Sxx)) / stats.Sxx.shape[0], 1e-300)
+            grid = ALPHA_GRID * max(float(torch.trace(stats.Sxx)) / stats.Sxx.shape[0], 1e-300)
             if self.params_["alpha_cv"] == "gcv":
                 scores = gcv_scores(stats, grid, intercept=self.pre_x_.center)
             else:
                 scores = loo_scores(X.data, Y.data, self.pre_x_, self.pre_y_, stats, grid,
                                     intercept=self.pre_x_.center)
-            best = int(np.argmin(scores))
+            best = int(torch.argmin(scores))
             alpha = float(grid[best])
             extra = {"alpha_selection": self.params_["alpha_cv"], "cv_error": float(scores[best]),
                      "alpha_grid": [float(g) for g in grid]}
             if best in (0, len(grid) - 1):
                 extra["note"] = "chosen alpha is at the edge of the grid"
-        self.W_, _ = psd_solve(stats.Sxx, stats.Sxy, alpha=alpha, rtol=stats.rtol)
+        W, _ = psd_solve(stats.Sxx, stats.Sxy, alpha=alpha, rtol=stats.rtol)
         self.alpha_ = alpha
-        self._record_fit(stats, alpha=alpha, **extra)
+        self._record_fit(stats, W, alpha=alpha, **extra)
 
 
 def _eig(stats: PairStats):
-    lam, Q = np.linalg.eigh(stats.Sxx)
-    return np.maximum(lam, 0.0), Q
+    lam, Q = torch.linalg.eigh(stats.Sxx)
+    return lam.clamp_min(0.0), Q
 
 
-def gcv_scores(stats: PairStats, grid, *, intercept: bool) -> np.ndarray:
+def gcv_scores(stats: PairStats, grid, *, intercept: bool) -> torch.Tensor:
     """GCV(α) = n·RSS(α) / (n − tr H(α))², all from the moments (Golub et al. 1979).
 
     tr H = Σ λ_j/(λ_j+α) (+1 for an unpenalised intercept); RSS per target column summed.
+    One float64 score per grid value, on the moments' device.
     """
     lam, Q = _eig(stats)
     G = Q.T @ stats.Sxy  # d × dy
-    g2 = np.sum(G * G, axis=1)
-    syy = float(np.trace(stats.Syy))
+    g2 = torch.sum(G * G, dim=1)
+    syy = torch.trace(stats.Syy)
     n = stats.n
-    out = np.empty(len(grid))
-    for i, a in enumerate(grid):
-        f = 1.0 / (lam + a)
-        # RSS = tr Syy − 2 Σ_j f_j g_j² + Σ_j λ_j f_j² g_j²
-        rss = syy - 2.0 * np.sum(f * g2) + np.sum(lam * f * f * g2)
-        trh = np.sum(lam * f) + (1.0 if intercept else 0.0)
-        out[i] = n * max(rss, 0.0) / max(n - trh, 1e-12) ** 2
-    return out
+    a = torch.as_tensor(np.asarray(grid, dtype=np.float64), device=lam.device)[:, None]
+    f = 1.0 / (lam + a)  # (grid, d)
+    # RSS = tr Syy − 2 Σ_j f_j g_j² + Σ_j λ_j f_j² g_j²
+    rss = syy - 2.0 * torch.sum(f * g2, dim=1) + torch.sum(lam * f * f * g2, dim=1)
+    trh = torch.sum(lam * f, dim=1) + (1.0 if intercept else 0.0)
+    return n * rss.clamp_min(0.0) / (n - trh).clamp_min(1e-12) ** 2
 
 
 def loo_scores(Xdata, Ydata, pre_x, pre_y, stats: PairStats, grid, *, intercept: bool,
-               block_rows: int = 8192) -> np.ndarray:
+               block_rows: int | None = None) -> torch.Tensor:
     """Exact leave-one-out squared error Σ_i ‖r_i‖² / (1 − h_ii)², one streamed pass.
 
     For ridge with an unpenalised intercept the hat matrix is 11ᵀ/n + Xc(XcᵀXc + αI)⁻¹Xcᵀ
     (the ones column is orthogonal to the centred columns), so the shortcut is exact for
-    refits that re-centre on the n − 1 remaining rows.
+    refits that re-centre on the n − 1 remaining rows. Rows are read in blocks and scored
+    in float64 on the moments' device; one score per grid value.
     """
     lam, Q = _eig(stats)
     G = Q.T @ stats.Sxy
+    backend = Backend.make(stats.Sxx.device, "float64")
+    px, py = pre_x.on(backend), pre_y.on(backend)
     n = len(Xdata)
-    out = np.zeros(len(grid))
-    for lo in range(0, n, block_rows):
-        x = pre_x.apply(np.asarray(Xdata[lo : lo + block_rows], dtype=np.float64))
-        y = pre_y.apply(np.asarray(Ydata[lo : lo + block_rows], dtype=np.float64))
+    rows = block_rows or backend.block_rows(int(Q.shape[0]) + int(G.shape[1]), copies=4)
+    out = torch.zeros(len(grid), dtype=torch.float64, device=backend.device)
+    for lo in range(0, n, rows):
+        x = px.apply(backend.tensor(Xdata[lo : lo + rows]))
+        y = py.apply(backend.tensor(Ydata[lo : lo + rows]))
         Z = x @ Q
         for i, a in enumerate(grid):
-            f = 1.0 / (lam + a)
+            f = 1.0 / (lam + float(a))
             r = y - (Z * f) @ G
-            h = np.sum(Z * Z * f, axis=1) + (1.0 / n if intercept else 0.0)
-            out[i] += np.sum(np.sum(r * r, axis=1) / np.maximum(1.0 - h, 1e-12) ** 2)
+            h = torch.sum(Z * Z * f, dim=1) + (1.0 / n if intercept else 0.0)
+            out[i] += torch.sum(torch.sum(r * r, dim=1) / (1.0 - h).clamp_min(1e-12) ** 2)
     return out / n

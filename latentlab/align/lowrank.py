@@ -13,6 +13,7 @@ Multivariate Analysis 5(2), 1975.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..errors import InputError
 from .base import DirectAligner, opt, psd_solve, register
@@ -54,8 +55,8 @@ class LowRank(DirectAligner):
         stats = self._stats(X, Y, backend)
         W, rank = psd_solve(stats.Sxx, stats.Sxy, alpha=self.params_["alpha"], rtol=stats.rtol)
         fitted_gram = W.T @ stats.Sxx @ W
-        lam, V = np.linalg.eigh((fitted_gram + fitted_gram.T) / 2)
-        Vr = V[:, np.argsort(lam)[::-1][:r]]
-        self.W_ = W @ Vr @ Vr.T
-        kept = float(np.sort(lam)[::-1][:r].sum() / max(lam.sum(), 1e-300))
-        self._record_fit(stats, rank=r, input_rank=rank, fitted_variance_kept=kept)
+        lam, V = torch.linalg.eigh((fitted_gram + fitted_gram.T) / 2)
+        lam, V = lam.flip(0), V.flip(1)  # descending
+        Vr = V[:, :r]
+        kept = float(lam[:r].sum()) / max(float(lam.sum()), 1e-300)
+        self._record_fit(stats, W @ Vr @ Vr.T, rank=r, input_rank=rank, fitted_variance_kept=kept)

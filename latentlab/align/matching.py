@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..compute import Backend
+from ..compute import Backend, l2_normalize
 from ..errors import InputError
 from ..io import as_embeddings, require_paired
 from ..results import ResultMixin
 from .ot import gw_coupling, transport_plan, wasserstein_procrustes
-from .preprocess import Preprocess
 
 MATCH_METHODS = ("emd", "sinkhorn", "gw")
 
@@ -68,6 +67,12 @@ def check_truth(truth, n: int) -> np.ndarray:
     return t.astype(np.int64)
 
 
+def _unit_centred(x):
+    """Rows L2-normalised, then centred on their mean (the ``rotate`` / ``gw`` preprocessing)."""
+    x = l2_normalize(x)
+    return x - x.mean(0)
+
+
 def match(A, B, method: str = "emd", *, reg: float = 0.05, rotate: bool = True, truth=None,
           iters: int = 20, gw_rows: int = 1000, seed: int = 0, device="auto") -> MatchResult:
     """Optimal-transport assignment between equally many rows of ``A`` and ``B``."""
@@ -86,18 +91,15 @@ def match(A, B, method: str = "emd", *, reg: float = 0.05, rotate: bool = True, 
     iterations = None
     backend = Backend.make(device, "float64")
     if method == "gw" or rotate:
-        pa, pb = Preprocess(l2=True, center=True), Preprocess(l2=True, center=True)
-        for pre, e in ((pa, ea), (pb, eb)):
-            pre.set_stats(Preprocess(l2=True).apply(np.asarray(e.data)).mean(0), np.ones(e.dim))
-        Xa, Xb = pa.apply(np.asarray(ea.data)), pb.apply(np.asarray(eb.data))
+        Xa, Xb = (_unit_centred(backend.tensor(e.data)) for e in (ea, eb))
         if method == "gw":
             if ea.n > 3000:
                 notes.append(f"gw on {ea.n} rows is cubic per iteration; expect a long run")
-            P = gw_coupling(backend.tensor(Xa), backend.tensor(Xb))
+            P = gw_coupling(Xa, Xb)
             cost = None
         else:
             res = wasserstein_procrustes(Xa, Xb, solver=method, reg=reg, iters=iters, gw_rows=gw_rows,
-                                         seed=seed, device=device)
+                                         seed=seed, device=backend.device)
             P, cost, iterations = res["plan"], res["cost"], res["iterations"]
             if not res["converged"]:
                 notes.append(f"the matching still changed after {iters} iterations (raise --iters)")
@@ -105,9 +107,7 @@ def match(A, B, method: str = "emd", *, reg: float = 0.05, rotate: bool = True, 
         if ea.dim != eb.dim:
             raise InputError(f"match --no-rotate compares rows directly, so it needs equal dims "
                              f"({ea.dim} vs {eb.dim}); drop --no-rotate or map A first (latentlab apply)")
-        xa, xb = (backend.tensor(np.asarray(e.data)) for e in (ea, eb))
-        xa = xa / xa.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        xb = xb / xb.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        xa, xb = (l2_normalize(backend.tensor(e.data)) for e in (ea, eb))
         C = (1.0 - xa @ xb.T).clamp_min(0.0)
         P = transport_plan(C, method, reg)
         cost = float((P * C).sum())

@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..compute import Backend, stream_moments
+from ..compute import Backend, l2_normalize, stream_moments
 from ..errors import InputError
 from ..io import validate
 from .base import DirectAligner, opt, register
@@ -149,23 +149,26 @@ def farthest_rows(X: torch.Tensor, k: int) -> torch.Tensor:
     by a rotation- and permutation-invariant rule, ties broken by row order."""
     if k >= len(X):
         return torch.arange(len(X), device=X.device)
-    r = (X - X.mean(0)).norm(dim=1).cpu().numpy()
-    order = np.argsort(-r, kind="stable")[:k]
-    return torch.as_tensor(np.sort(order), device=X.device)
+    r = (X - X.mean(0)).norm(dim=1)
+    order = torch.sort(-r, stable=True).indices[:k]
+    return torch.sort(order).values
 
 
 def _pad(x: torch.Tensor, D: int) -> torch.Tensor:
     return x if x.shape[1] == D else torch.nn.functional.pad(x, (0, D - x.shape[1]))
 
 
-def wasserstein_procrustes(X: np.ndarray, Y: np.ndarray, *, solver: str = "auto", reg: float = 0.05,
+def wasserstein_procrustes(X, Y, *, solver: str = "auto", reg: float = 0.05,
                            iters: int = 20, gw_rows: int = 1000, seed: int = 0, pairs: np.ndarray | None = None,
                            pair_weight: float = 1.0, device="auto") -> dict:
-    """Orthogonal R (D × D) and the final plan for preprocessed rows X (n × dx), Y (m × dy).
+    """Orthogonal R (D × D) and the final plan for preprocessed rows X (n × dx), Y (m × dy)
+    (tensors or arrays; everything runs in float64 — float32 for large-reg sinkhorn — on
+    ``device``).
 
     ``pairs`` (k × 2 index array) are known (source row, target row) pairs. Returns a dict
-    with ``R``, ``plan`` (torch, n × m), ``solver``, ``iterations``, ``converged``, ``cost``,
-    ``init``. ``seed`` is accepted for API symmetry; nothing here is random.
+    with ``R`` and ``plan`` (float64 tensors on the device, D × D and n × m), ``solver``,
+    ``iterations``, ``converged``, ``cost``, ``init``. ``seed`` is accepted for API symmetry;
+    nothing here is random.
     """
     backend = Backend.make(device, "float64")
     n, m = len(X), len(Y)
@@ -175,7 +178,8 @@ def wasserstein_procrustes(X: np.ndarray, Y: np.ndarray, *, solver: str = "auto"
     Xt, Yt = _pad(backend.tensor(X), D), _pad(backend.tensor(Y), D)
     M_pairs = None
     if pairs is not None and len(pairs):
-        M_pairs = (Xt[pairs[:, 0]].T @ Yt[pairs[:, 1]]).cpu().numpy()
+        pi = torch.as_tensor(np.asarray(pairs, dtype=np.int64), device=Xt.device)
+        M_pairs = Xt[pi[:, 0]].T @ Yt[pi[:, 1]]
     if M_pairs is not None and len(pairs) >= 2:
         R, _ = procrustes_rotation(M_pairs)
         init = "seed pairs"
@@ -183,7 +187,7 @@ def wasserstein_procrustes(X: np.ndarray, Y: np.ndarray, *, solver: str = "auto"
         s = min(n, m, gw_rows)
         si, sj = farthest_rows(Xt, s), farthest_rows(Yt, s)
         G = gw_coupling(Xt[si], Yt[sj])
-        R, _ = procrustes_rotation((Xt[si].T @ G @ Yt[sj]).cpu().numpy())
+        R, _ = procrustes_rotation(Xt[si].T @ G @ Yt[sj])
         init = f"gromov-wasserstein (TLB start) on the {s} rows per side farthest from the centroid"
     # the marginals are 1/m each: stop sinkhorn at a relative marginal error (a fixed 1e-7 needs
     # thousands of n × m matvecs at n = 5000 and moves R by nothing measurable)
@@ -192,26 +196,24 @@ def wasserstein_procrustes(X: np.ndarray, Y: np.ndarray, *, solver: str = "auto"
     Xw, Yw = Xt.to(work), Yt.to(work)
     prev, converged, P, it, warm = None, False, None, 0, None
     for it in range(1, iters + 1):
-        Rt = torch.as_tensor(R, dtype=work, device=Xt.device)
-        C = sq_dists(Xw @ Rt, Yw)
+        C = sq_dists(Xw @ R.to(work), Yw)
         P, warm = transport_plan(C, solver, reg, warmstart=warm, potentials=True, stop_thr=stop_thr)
         del C
-        M = (Xw.T @ (P @ Yw)).to(torch.float64).mul_(n).cpu().numpy()  # Σ_ij n·P_ij x_i y_jᵀ
+        M = (Xw.T @ (P @ Yw)).to(torch.float64).mul_(n)  # Σ_ij n·P_ij x_i y_jᵀ
         if M_pairs is not None:
             M = M + pair_weight * M_pairs
         R_new, _ = procrustes_rotation(M)
-        step = float(np.abs(R_new - R).max())
+        step = float((R_new - R).abs().max())
         R = R_new
-        assign = P.argmax(dim=1).cpu().numpy()
-        stable = prev is not None and np.array_equal(assign, prev)
+        assign = P.argmax(dim=1)
+        stable = prev is not None and bool(torch.equal(assign, prev))
         # emd plans are permutations, so a repeated assignment is a fixed point (step 0);
         # sinkhorn plans are blurred and R creeps on, so a stable assignment plus a small step ends it
         if step <= ROTATION_TOL or (stable and step <= STABLE_STEP):
             converged = True
             break
         prev = assign
-    Rt = torch.as_tensor(R, dtype=work, device=Xt.device)
-    cost = float((P * sq_dists(Xw @ Rt, Yw)).sum(dtype=torch.float64))
+    cost = float((P * sq_dists(Xw @ R.to(work), Yw)).sum(dtype=torch.float64))
     P = P.to(torch.float64)
     return {"R": R, "plan": P, "solver": solver, "iterations": it, "converged": converged,
             "cost": cost, "init": init}
@@ -256,19 +258,20 @@ class OTAligner(DirectAligner):
             validate(emb)  # OT holds both sets in memory anyway; name a NaN row up front
             if emb.n < 2:
                 raise InputError(f"{emb.name}: ot needs at least 2 rows per side, got {emb.n}")
+        exact = Backend.make(self.device, "float64")  # OT's closed forms and plans run in float64
+        rows = []
         for pre, emb in ((self.pre_x_, X), (self.pre_y_, Y)):
-            mom = stream_moments(emb.data, backend=Backend.make(self.device, "float64"), second=False,
-                                 transform=(lambda t: t / t.norm(dim=1, keepdim=True).clamp_min(1e-12)) if pre.l2 else None)
-            pre.set_stats(mom.mean(0).cpu().numpy(), np.ones(emb.dim))
-        Xp, Yp = self.pre_x_.apply(np.asarray(X.data)), self.pre_y_.apply(np.asarray(Y.data))
+            mom = stream_moments(emb.data, backend=exact, second=False, transform=l2_normalize if pre.l2 else None)
+            pre.set_stats(mom.mean(0), np.ones(emb.dim))
+            rows.append(pre.on(exact).apply(exact.tensor(emb.data)))
         pairs = None
         if self.anchor_indices_ is not None:
             pairs = np.stack([self.anchor_indices_, self.anchor_indices_], axis=1)
         p = self.params_
-        res = wasserstein_procrustes(Xp, Yp, solver=p["solver"], reg=float(p["reg"]), iters=int(p["iters"]),
-                                     gw_rows=int(p["gw_rows"]), seed=int(p["seed"]), pairs=pairs, device=self.device)
-        self.R_ = res["R"]
-        self.W_ = res["R"][: X.dim, : Y.dim]
+        res = wasserstein_procrustes(*rows, solver=p["solver"], reg=float(p["reg"]), iters=int(p["iters"]),
+                                     gw_rows=int(p["gw_rows"]), seed=int(p["seed"]), pairs=pairs, device=exact.device)
+        self.R_ = res["R"].cpu().numpy()
+        self.W_ = self.R_[: X.dim, : Y.dim]
         self.n_anchors_ = 0 if pairs is None else len(pairs)
         self.fit_stats_ = {"n_source": X.n, "n_target": Y.n, "solver": res["solver"],
                            "iterations": res["iterations"], "converged": res["converged"],

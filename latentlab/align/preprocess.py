@@ -7,7 +7,7 @@ saw. Standard-scaling implies centring.
 
 The statistics come from the same streamed pass as the method's moments: preprocessing is
 affine after the L2 step, so the moments of the preprocessed rows follow from the moments
-of the L2-normalised rows (``PairStats.preprocessed``) without a second pass.
+of the L2-normalised rows (``PairStats.stream``) without a second pass.
 """
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ from ..compute import Backend, l2_normalize, stream_moments
 
 @dataclass
 class Preprocess:
-    """One side's preprocessing: flags plus the anchor statistics they need."""
+    """One side's preprocessing: flags plus the anchor statistics they need.
+
+    The statistics are the fitted state (float64 numpy, saved in the artifact); rows are
+    preprocessed on the compute device through :meth:`on`.
+    """
 
     l2: bool = False
     center: bool = False
@@ -34,43 +38,20 @@ class Preprocess:
             self.center = True  # standard-scaling is (x − μ)/σ
 
     # ---------------------------------------------------------------- fitting
-    def set_stats(self, mean: np.ndarray, var: np.ndarray) -> None:
-        """Record the anchor mean / std of the (L2-normalised) rows this side needs."""
-        self.mean = np.asarray(mean, dtype=np.float64) if self.center else None
+    def set_stats(self, mean, var) -> None:
+        """Record the anchor mean / std of the (L2-normalised) rows this side needs
+        (tensors on any device or arrays; kept as float64 numpy, the artifact's form)."""
+        self.mean = _host(mean) if self.center else None
         if self.standardize:
-            std = np.sqrt(np.maximum(np.asarray(var, dtype=np.float64), 0.0))
+            std = np.sqrt(np.maximum(_host(var), 0.0))
             self.std = np.where(std > 0, std, 1.0)
         else:
             self.std = None
 
-    def shift_scale(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        c = self.mean if self.mean is not None else np.zeros(dim)
-        s = self.std if self.std is not None else np.ones(dim)
-        return c, s
-
-    # ---------------------------------------------------------------- applying
-    def head(self, x: np.ndarray) -> np.ndarray:
-        """The non-invertible part (L2), as float64."""
-        x = np.asarray(x, dtype=np.float64)
-        if self.l2:
-            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        return x
-
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        x = self.head(x)
-        if self.mean is not None:
-            x = x - self.mean
-        if self.std is not None:
-            x = x / self.std
-        return x
-
-    def invert(self, z: np.ndarray) -> np.ndarray:
-        """Undo centring and scaling (not the L2 step): back to this side's coordinates."""
-        if self.std is not None:
-            z = z * self.std
-        if self.mean is not None:
-            z = z + self.mean
-        return z
+    def on(self, backend: Backend) -> "DevicePreprocess":
+        """This preprocessing with its statistics as tensors on ``backend`` (moved once)."""
+        put = (lambda a: None if a is None else backend.tensor(a))
+        return DevicePreprocess(self.l2, put(self.mean), put(self.std))
 
     # ---------------------------------------------------------------- artifact
     def describe(self) -> dict:
@@ -94,21 +75,60 @@ class Preprocess:
         return pre
 
 
+def _host(a) -> np.ndarray:
+    return (a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class DevicePreprocess:
+    """:class:`Preprocess` applied to tensors: statistics on the rows' device."""
+
+    l2: bool
+    mean: torch.Tensor | None
+    std: torch.Tensor | None
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """The non-invertible part (L2)."""
+        return l2_normalize(x) if self.l2 else x
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(x)
+        if self.mean is not None:
+            x = x - self.mean
+        if self.std is not None:
+            x = x / self.std
+        return x
+
+    def invert(self, z: torch.Tensor) -> torch.Tensor:
+        """Undo centring and scaling (not the L2 step): back to this side's coordinates."""
+        if self.std is not None:
+            z = z * self.std
+        if self.mean is not None:
+            z = z + self.mean
+        return z
+
+    def shift_scale(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(shift, scale) vectors shaped like the mean ``like`` (zeros / ones when unused)."""
+        c = self.mean if self.mean is not None else torch.zeros_like(like)
+        s = self.std if self.std is not None else torch.ones_like(like)
+        return c, s
+
+
 @dataclass
 class PairStats:
-    """Moments of paired anchor rows after preprocessing, in float64.
+    """Moments of paired anchor rows after preprocessing: float64 tensors on the compute device.
 
     ``Sxx``, ``Syy``, ``Sxy`` are *raw* sums of products (Σ x'ᵀx' …) of the preprocessed
     rows: when a side is centred they equal the centred sums, otherwise they include the
-    mean. Linear methods solve their normal equations from these.
+    mean. Linear methods solve their normal equations from these, on the same device.
     """
 
     n: int
-    mean_x: np.ndarray
-    mean_y: np.ndarray
-    Sxx: np.ndarray
-    Syy: np.ndarray
-    Sxy: np.ndarray
+    mean_x: torch.Tensor
+    mean_y: torch.Tensor
+    Sxx: torch.Tensor
+    Syy: torch.Tensor
+    Sxy: torch.Tensor
     #: relative eigenvalue cut-off for pseudo-inverses: dim × eps of the dtype the block
     #: products were formed in (float32 products carry ~1e-7 relative noise, which must not
     #: be inverted as if it were signal)
@@ -122,29 +142,30 @@ class PairStats:
         else:
             mom = stream_moments(X, Y, backend=backend)
         n = mom.n
-        mx, my = (mom.mean(i).cpu().numpy() for i in (0, 1))
-        cxx, cyy, cxy = (mom.centered(i, j).cpu().numpy() for i, j in ((0, 0), (1, 1), (0, 1)))
+        mx, my = mom.mean(0), mom.mean(1)
+        cxx, cyy, cxy = (mom.centered(i, j) for i, j in ((0, 0), (1, 1), (0, 1)))
         ddof = max(n - 1, 1)
-        pre_x.set_stats(mx, np.diag(cxx) / ddof)
-        pre_y.set_stats(my, np.diag(cyy) / ddof)
-        cx, sx = pre_x.shift_scale(len(mx))
-        cy, sy = pre_y.shift_scale(len(my))
+        pre_x.set_stats(mx, torch.diagonal(cxx) / ddof)
+        pre_y.set_stats(my, torch.diagonal(cyy) / ddof)
+        exact = backend.float64()
+        cx, sx = pre_x.on(exact).shift_scale(mx)
+        cy, sy = pre_y.on(exact).shift_scale(my)
         m1, m2 = (mx - cx) / sx, (my - cy) / sy
-        cxx = cxx / np.outer(sx, sx)
-        cyy = cyy / np.outer(sy, sy)
-        cxy = cxy / np.outer(sx, sy)
+        cxx = cxx / torch.outer(sx, sx)
+        cyy = cyy / torch.outer(sy, sy)
+        cxy = cxy / torch.outer(sx, sy)
         eps = float(torch.finfo(backend.dtype).eps)
-        return cls(n=n, mean_x=m1, mean_y=m2, Sxx=cxx + n * np.outer(m1, m1),
-                   Syy=cyy + n * np.outer(m2, m2), Sxy=cxy + n * np.outer(m1, m2),
+        return cls(n=n, mean_x=m1, mean_y=m2, Sxx=cxx + n * torch.outer(m1, m1),
+                   Syy=cyy + n * torch.outer(m2, m2), Sxy=cxy + n * torch.outer(m1, m2),
                    rtol=max(len(m1), len(m2)) * eps)
 
     def finite(self) -> bool:
-        return all(bool(np.all(np.isfinite(a))) for a in (self.Sxx, self.Syy, self.Sxy, self.mean_x, self.mean_y))
+        return all(bool(torch.isfinite(a).all()) for a in (self.Sxx, self.Syy, self.Sxy, self.mean_x, self.mean_y))
 
-    def residual(self, W: np.ndarray) -> float:
+    def residual(self, W: torch.Tensor) -> float:
         """‖X'W − Y'‖²_F / ‖Y'‖²_F from the moments (0 = perfect fit; a distance ratio)."""
-        syy = float(np.trace(self.Syy))
-        rss = syy - 2.0 * float(np.sum(W * self.Sxy)) + float(np.sum(W * (self.Sxx @ W)))
+        syy = float(torch.trace(self.Syy))
+        rss = syy - 2.0 * float(torch.sum(W * self.Sxy)) + float(torch.sum(W * (self.Sxx @ W)))
         return max(rss, 0.0) / syy if syy > 0 else float("nan")
 
 
@@ -155,7 +176,7 @@ def _stream_l2(X, Y, lx: bool, ly: bool, backend: Backend):
     rows = backend.block_rows(int(X.shape[1]) + int(Y.shape[1]), copies=3)
     mom = StreamingMoments()
     for lo in range(0, n, rows):
-        a = backend.tensor(np.asarray(X[lo : lo + rows]))
-        b = backend.tensor(np.asarray(Y[lo : lo + rows]))
+        a = backend.tensor(X[lo : lo + rows])
+        b = backend.tensor(Y[lo : lo + rows])
         mom.update(l2_normalize(a) if lx else a, l2_normalize(b) if ly else b)
     return mom

@@ -15,19 +15,20 @@ and a rigid motion", Psychometrika 35(2), 1970.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..errors import InputError
 from .base import DirectAligner, opt, register
 
 
-def procrustes_rotation(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def procrustes_rotation(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Orthogonal R (D × D, D = max(dx, dy)) maximising tr(Rᵀ M) for a dx × dy cross-product
-    M (zero-padded), and the singular values of M."""
+    M (zero-padded), and the singular values of M; float64 on M's device."""
     dx, dy = M.shape
     D = max(dx, dy)
-    P = np.zeros((D, D))
+    P = torch.zeros((D, D), dtype=torch.float64, device=M.device)
     P[:dx, :dy] = M
-    U, S, Vt = np.linalg.svd(P)
+    U, S, Vt = torch.linalg.svd(P)
     return U @ Vt, S
 
 
@@ -59,9 +60,8 @@ class Procrustes(DirectAligner):
         dx, dy = stats.Sxy.shape
         s = 1.0
         if self.params_.get("scale", False):
-            sxx = float(np.trace(stats.Sxx))
+            sxx = float(torch.trace(stats.Sxx))
             s = float(S.sum()) / sxx if sxx > 0 else 1.0
-        self.R_ = R
+        self.R_ = R.cpu().numpy()
         self.scale_ = s
-        self.W_ = s * R[:dx, :dy]
-        self._record_fit(stats, scale=s, padded_dim=R.shape[0])
+        self._record_fit(stats, s * R[:dx, :dy], scale=s, padded_dim=R.shape[0])

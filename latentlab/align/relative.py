@@ -15,14 +15,10 @@ zero-shot latent space communication", ICLR 2023.
 """
 from __future__ import annotations
 
-import numpy as np
+import torch
 
-from ..compute import iter_row_blocks
+from ..compute import l2_normalize
 from .base import Aligner, register
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 @register
@@ -44,18 +40,24 @@ class Relative(Aligner):
         return {"anchors_source_": (dc, ds), "anchors_target_": (dc, dt)}
 
     def _fit(self, X, Y, backend):
-        # the anchor statistics and the anchors themselves: two bounded passes over K rows
+        # the anchor statistics and the anchors themselves: two bounded passes over K rows,
+        # the anchors preprocessed in float64 on the device (as transform maps rows)
         self._stats(X, Y, backend)
-        ax = np.concatenate([self.pre_x_.apply(b) for _, b in iter_row_blocks(X.data, 65536)])
-        ay = np.concatenate([self.pre_y_.apply(b) for _, b in iter_row_blocks(Y.data, 65536)])
-        self.anchors_source_, self.anchors_target_ = _unit(ax), _unit(ay)
-        cos = np.sum(self.anchors_source_ @ self.anchors_source_.T)  # spread of anchor cosines
+        exact = backend.float64()
+        anchors = []
+        for emb, pre in ((X, self.pre_x_), (Y, self.pre_y_)):
+            on, rows = pre.on(exact), exact.block_rows(emb.dim)
+            anchors.append(l2_normalize(torch.cat([on.apply(exact.tensor(emb.data[lo : lo + rows]))
+                                                   for lo in range(0, emb.n, rows)])))
+        ax, ay = anchors
         k = len(ax)
+        cos = float(torch.sum(ax.sum(0) ** 2))  # Σ_ij cos(a_i, a_j), the diagonal included
+        self.anchors_source_, self.anchors_target_ = ax.cpu().numpy(), ay.cpu().numpy()
         self.fit_stats_ = {"n_anchors": k,
                            "mean_anchor_cosine_source": float((cos - k) / max(k * (k - 1), 1))}
 
-    def _map_source(self, x):
-        return _unit(x) @ self.anchors_source_.T
+    def _map_source(self, x, fitted):
+        return l2_normalize(fitted.pre_x.apply(x)) @ fitted.anchors_source_.T
 
-    def _map_target(self, y):
-        return _unit(y) @ self.anchors_target_.T
+    def _map_target(self, y, fitted):
+        return l2_normalize(fitted.pre_y.apply(y)) @ fitted.anchors_target_.T

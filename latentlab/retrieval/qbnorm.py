@@ -50,8 +50,7 @@ DB_BETA_GALLERY = 3.0
 def column_logsumexp(bank, gallery, beta: float, backend: Backend) -> torch.Tensor:
     """log Σ_{b∈bank} exp(β cos(b, g)) for every gallery row g, chunked both ways, float64."""
     n_g, dim = len(gallery), int(gallery.shape[1])
-    chunk = min(n_g, max(2048, backend.block_rows(dim)))
-    block = max(1, min(4096, backend.block_bytes // (4 * chunk)))
+    block, chunk = backend.score_tiles(n_g, dim)
     out = torch.empty(n_g, dtype=torch.float64, device=backend.device)
     for g0 in range(0, n_g, chunk):
         g = l2_normalize(backend.tensor(np.asarray(gallery[g0 : g0 + chunk])))

@@ -80,8 +80,8 @@ def ranked_pass(queries, gallery, truth=None, *, backend: Backend | None = None,
     n_q, n_g = len(queries), len(gallery)
     t = check_truth(truth, n_q, n_g) if want_ranks else None
     dim = int(gallery.shape[1])
-    chunk = min(n_g, gallery_chunk or max(2048, backend.block_rows(dim)))
-    block = block_rows or max(1, min(4096, backend.block_bytes // (4 * chunk)))
+    block, chunk = backend.score_tiles(n_g, dim, chunk=gallery_chunk)
+    block = block_rows or block
     k = min(k, n_g)
     whole = l2_normalize(backend.tensor(np.asarray(gallery[:]))) if n_g <= chunk else None
     ranks = np.empty(n_q, dtype=np.int64) if want_ranks else None
