@@ -6,5 +6,6 @@ the library and render the result (a table, or one JSON object with ``--json``).
 from .main import cli, main  # noqa: F401
 from . import gap_cmd, demo_cmd, plot_cmd, report_cmd  # noqa: F401,E402  (registers commands)
 from . import analyze_cmd, similarity_cmd, align_cmd, retrieval_cmd, embed_cmd  # noqa: F401,E402
+from . import view_cmd, export_cmd  # noqa: F401,E402  (interactive view, TensorBoard export)
 
 __all__ = ["cli", "main"]
