@@ -293,6 +293,7 @@ def _cka_from_sums(s: dict, debiased: bool) -> float:
 # --------------------------------------------------------------------------- RBF kernel
 def rbf_cka(x, y, *, sigma_frac: float = 0.5, debiased: bool = False, block: int = 2048) -> float:
     """RBF-kernel CKA in row blocks (Kornblith et al.'s bandwidth convention)."""
+    sigma_frac = check_positive(sigma_frac, "sigma_frac", allow_none=False)  # every RBF path (cka, matrix, similarity)
     x, y = _as_t(x), _as_t(y)
     sx = kernels.median_sq_distance(x, block=block)
     sy = kernels.median_sq_distance(y, block=block)

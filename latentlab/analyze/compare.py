@@ -18,6 +18,7 @@ import torch
 
 from ..compute import as_backend
 from ..errors import InputError
+from ..io import require_nonzero_rows
 from ..results import Estimate, ResultMixin
 from .. import stats
 from . import registry
@@ -112,6 +113,9 @@ def similarity(a, b, metrics=DEFAULT_METRICS, *, params: dict | None = None, k: 
     measures = check_metrics(metrics)
     backend = as_backend(device, dtype)
     ea, eb = pair(a, b, "similarity", min_rows=4)
+    for m in measures:  # the k-NN family ranks neighbours by cosine: the zero-row rule (io) applies
+        if m.invariant_to() == registry._COSINE_KNN:
+            require_nonzero_rows(ea, m.name), require_nonzero_rows(eb, m.name)
     calibrate = check_positive(calibrate, "calibrate", integer=True)
     permutations = check_positive(permutations, "permutations", integer=True)
     bootstrap = check_positive(bootstrap, "bootstrap", integer=True)

@@ -20,7 +20,7 @@ import torch
 from ..compute import Backend, as_backend, l2_normalize
 from ..errors import InputError
 from ..grid import parse_grid
-from ..io import as_embeddings, require_paired, require_same_dim
+from ..io import as_embeddings, require_nonzero_rows, require_paired, require_same_dim
 from ..progress import progress
 from ..results import ResultMixin, to_jsonable
 from .probe import linear_separability
@@ -99,6 +99,7 @@ def gap(a, b, *, paired: bool | None = None, shift=None, top_k: int = 10,
     backend = as_backend(device, dtype)
     ea, eb = as_embeddings(a, "A"), as_embeddings(b, "B")
     require_same_dim(ea, eb, "gap")
+    require_nonzero_rows(ea, "gap"), require_nonzero_rows(eb, "gap")
     if paired is None:
         paired = ea.n == eb.n
     elif paired:

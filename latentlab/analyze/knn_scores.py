@@ -23,6 +23,7 @@ import numpy as np
 
 from ..compute import as_backend
 from ..errors import InputError
+from ..io import require_nonzero_rows
 from ..knn import topk_cosine
 from .neighbors import knn_graph, relabel
 from .prep import Prepared, clamp_neighbours, pair
@@ -35,6 +36,7 @@ def _setup(x, y, k, backend, name: str, minimum: int = 1, min_rows: int = 2):
     if k < minimum:
         raise InputError(f"k must be at least {minimum} for {name}, got {k}")
     ea, eb = pair(x, y, name, min_rows=min_rows)
+    require_nonzero_rows(ea, name), require_nonzero_rows(eb, name)  # neighbours by cosine
     k = clamp_neighbours(int(k), ea.n, f"{name} k")
     backend = as_backend("cpu", "float32") if backend is None else as_backend(backend)
     return ea.data, eb.data, k, backend

@@ -27,7 +27,7 @@ import torch
 
 from ..compute import as_backend, stream_moments
 from ..errors import DegenerateInput, InputError
-from ..io import as_embeddings, require_rows
+from ..io import as_embeddings, require_nonzero_rows, require_rows
 from ..results import Estimate, ResultMixin
 from .. import stats
 from . import neighbors, registry, shape
@@ -112,6 +112,8 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
     backend = as_backend(device, dtype)
     ea, eb = as_embeddings(a, "A"), as_embeddings(b, "B")
     require_rows(ea, 2, "overlap"), require_rows(eb, 2, "overlap")
+    if k is not None:  # mutual k-NN ranks neighbours by cosine
+        require_nonzero_rows(ea, "mutual k-NN"), require_nonzero_rows(eb, "mutual k-NN")
     if rank is not None:
         rank = check_positive(rank, "rank", integer=True)
     if not 0 < variance <= 1:

@@ -34,15 +34,23 @@ def load(emb: Embeddings, backend: Backend, rows=None) -> torch.Tensor:
 
 
 def check_positive(value, name: str, *, integer: bool = False, allow_none: bool = True):
+    """``value`` as a positive finite float (or whole number with ``integer``); ``name`` is the
+    Python argument, which the CLI shows as its flag. NaN, ±inf, strings and booleans are refused."""
     if value is None:
         if allow_none:
             return None
         raise InputError(f"{name} is required")
-    if integer and int(value) != value:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} {value!r}: must be a number") from None
+    if isinstance(value, bool) or not np.isfinite(v):
+        raise InputError(f"{name} {value}: must be a finite positive number")
+    if integer and v != int(v):
         raise InputError(f"{name} {value}: must be a whole number")
-    if not value > 0 or not np.isfinite(value):
+    if not v > 0:
         raise InputError(f"{name} {value}: must be positive")
-    return int(value) if integer else float(value)
+    return int(v) if integer else v
 
 
 def require_variance(total_variance: float, emb: Embeddings, what: str) -> None:

@@ -22,7 +22,7 @@ import torch
 
 from ..compute import Backend, as_backend, l2_normalize
 from ..errors import InputError
-from ..io import Embeddings, as_embeddings, require_paired, require_rows
+from ..io import Embeddings, as_embeddings, require_nonzero_rows, require_paired, require_rows
 from ..progress import progress
 from ..results import Estimate, ResultMixin
 from .. import stats
@@ -74,9 +74,11 @@ def uniformity(a, b=None, *, t: float = 2.0, alpha: float = 2.0, sample: int | N
     backend = as_backend(device, dtype)
     ea = as_embeddings(a, "A")
     require_rows(ea, 2, "uniformity")
+    require_nonzero_rows(ea, "uniformity")
     eb = None
     if b is not None:
         eb = as_embeddings(b, "B")
+        require_nonzero_rows(eb, "alignment")
         require_paired(ea, eb, "alignment")
         if ea.dim != eb.dim:
             raise InputError(f"alignment needs equal dimensions: {ea.name} has {ea.dim} but {eb.name} has {eb.dim}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import InputError
 from ..io.outputs import check_outputs, markdown_output, require_suffix
 from .main import cli, common_options
 from .render import emit_json
@@ -53,13 +54,16 @@ def report_cmd(a, b, output, paired, name_a, name_b, markdown, sections, bootstr
       latentlab report features_clip.npy::0 features_clip.npy::1 -o clip.html
       latentlab report img.npy txt.npy --sections gap,cka --markdown report.md --json
     """
-    from ..report import build_report
-
     require_suffix("-o", output, (".html", ".htm"), "the HTML report")
     require_suffix("--markdown", markdown, (".md", ".markdown"), "the Markdown report")
     check_outputs({"-o": output, "--markdown": markdown_output(markdown) if markdown else None}, {"A": a, "B": b})
+    wanted = [s.strip() for s in sections.split(",") if s.strip()]
+    if not wanted:  # an empty list means "all" to build_report; on the command line it is a slip
+        raise InputError(f"--sections {sections!r}: no section named; choose from {SECTION_KEYS.replace(',', ', ')}")
+    from ..report import build_report
+
     rep = build_report(a, b, name_a=name_a, name_b=name_b, paired=paired,
-                       sections=[s.strip() for s in sections.split(",") if s.strip()], bootstrap=bootstrap,
+                       sections=wanted, bootstrap=bootstrap,
                        calibrate=calibrate, projection=projection, seed=opts.seed, device=opts.device, dtype=opts.dtype)
     path = rep.write_html(output)
     if markdown:

@@ -38,8 +38,8 @@ def read_truth(spec: str) -> np.ndarray:
 @click.option("--fix", type=click.Choice(FIXES), help="Post-hoc fix to compare against the baseline.")
 @click.option("--bank-gallery", metavar="EMB", help="Training embeddings of the gallery's modality (InvGC, DB-Norm).")
 @click.option("--bank-queries", metavar="EMB", help="Training embeddings of the queries' modality (InvGC, QB-Norm, DB-Norm).")
-@click.option("--r-gallery", type=float, help="InvGC rate for the gallery bank [default: 0.1].")
-@click.option("--r-query", type=float, help="InvGC rate for the query bank [default: 0.1].")
+@click.option("--r-gallery", type=float, help="InvGC rate for the gallery bank, in [0, 1] [default: 0.1].")
+@click.option("--r-query", type=float, help="InvGC rate for the query bank, in [0, 1] [default: 0.1].")
 @click.option("--pool-rate", type=float, help="LocalAdj: k = int(pool_rate·|bank|), in (0, 1] [default: 0.01].")
 @click.option("--k", "k", type=int, help="CSLS neighbourhood [default: 10]; QB-Norm gate top-k [default: 1].")
 @click.option("--beta", type=float, help="QB-Norm β [default: 20]; DB-Norm query-bank β₁ [default: 1/1.99].")
@@ -82,7 +82,7 @@ def retrieval_cmd(queries, gallery, truth, both, fix, bank_gallery, bank_queries
               ("pool_rate", pool_rate), ("k", k), ("beta", beta), ("beta_gallery", beta_gallery))
               if value is not None}
     q, g = read_embeddings(queries), read_embeddings(gallery)
-    res = evaluate(q, g, read_truth(truth) if truth else None, fix, both=both, sweep=sweep,
+    res = evaluate(q, g, truth or None, fix, both=both, sweep=sweep,
                    device=opts.device, dtype=opts.dtype, **banks, **params)
     if opts.json:
         emit_json(res)

@@ -32,7 +32,7 @@ def measure_options(func):
         click.option("--rsa-method", type=click.Choice(["spearman", "pearson"]), help="RSA: compare RDMs by [spearman]."),
         click.option("--rdm", type=click.Choice(["correlation", "cosine", "euclidean"]), help="RSA: dissimilarity [correlation]."),
         click.option("--whiten", type=click.FloatRange(0, 1), help="shape: partial whitening α in [0, 1] (1 = Procrustes, 0 = CCA) [1]."),
-        click.option("--sigma-frac", type=click.FloatRange(0, min_open=True), help="rbf_cka: σ as a fraction of the median distance [0.5]."),
+        click.option("--sigma-frac", type=float, help="rbf_cka: σ as a fraction of the median distance [0.5]."),
         click.option("--variance", type=click.FloatRange(0, 1, min_open=True), help="svcca: variance kept by the PCA step [0.99]."),
     ]):
         func = decl(func)

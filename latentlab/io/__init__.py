@@ -169,6 +169,37 @@ def validate(emb: Embeddings, *, check_finite: bool = True, block_rows: int = 65
                 raise InputError(f"{emb.name}: row {shown} contains {what} (first non-finite row)")
 
 
+def require_nonzero_rows(emb: Embeddings, what: str, *, block_rows: int = 65536) -> None:
+    """The one rule for zero rows: whatever L2-normalises the rows of ``emb`` refuses rows of zero norm.
+
+    A zero row has no direction: normalising it either divides by zero or (clamped) leaves a
+    zero "unit" vector whose cosine with everything is 0, which silently biases means,
+    centroids and neighbour lists. Statistics that never normalise (linear CKA, spectra of
+    the covariance) accept zero rows. The scan is streamed and done once per ``Embeddings``;
+    the message names the first offending row (its row in the file for a row subset) and the
+    count, e.g. ``a.npy: row 3 has zero norm (cannot be L2-normalised for gap); 2 such rows — …``.
+    """
+    found = getattr(emb, "_zero_rows", None)
+    if found is None:
+        count, first = 0, None
+        for start in range(0, emb.n, block_rows):
+            block = np.asarray(emb.data[start : start + block_rows])
+            zero = ~block.any(axis=1)  # exact zeros: a norm that underflows is still a direction
+            if zero.any():
+                count += int(zero.sum())
+                if first is None:
+                    first = start + int(np.argmax(zero))
+        found = (count, first)
+        object.__setattr__(emb, "_zero_rows", found)  # a frozen dataclass: cache beside the fields
+    count, first = found
+    if count:
+        source_rows = getattr(emb.data, "source_rows", None)
+        shown = int(source_rows[first]) if source_rows is not None else first
+        others = f"; {count} such rows" if count > 1 else ""
+        raise InputError(f"{emb.name}: row {shown} has zero norm (cannot be L2-normalised for {what}){others} — "
+                         f"drop the zero rows (padding or failed encodes) before comparing")
+
+
 def require_rows(emb: Embeddings, minimum: int, what: str) -> None:
     """Raise :class:`InputError` unless ``emb`` has at least ``minimum`` rows for ``what``."""
     if emb.n < minimum:
@@ -193,6 +224,6 @@ def require_same_dim(a: Embeddings, b: Embeddings, what: str) -> None:
 
 __all__ = [
     "Embeddings", "read_embeddings", "as_embeddings", "write_embeddings", "save_array", "atomic_output",
-    "validate", "require_rows", "require_paired", "require_same_dim", "read_indices", "integer_indices",
+    "validate", "require_rows", "require_nonzero_rows", "require_paired", "require_same_dim", "read_indices", "integer_indices",
     "display_name", "NpyRows", "FORMATS", "SELECTOR",
 ]

@@ -14,20 +14,22 @@ high-dimensional data", JMLR 11, 2010. The fixes cite their own papers (invgc, c
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..compute import as_backend
 from ..errors import InputError
-from ..io import as_embeddings, require_same_dim
+from ..io import as_embeddings, read_indices, require_nonzero_rows, require_same_dim
 from ..knn import clamp_k, hubness, topk_cosine
 from ..results import ResultMixin, to_jsonable
 from .csls import CSLS_K, CSLSScores
-from .invgc import DEFAULT_POOL_RATE, DEFAULT_R, InvGCPlan, check_pool_rate
+from .invgc import DEFAULT_POOL_RATE, DEFAULT_R, InvGCPlan
 from ..ranks import RankMetrics, check_truth, summarize_ranks, true_ranks
 from .qbnorm import DB_BETA_GALLERY, DB_BETA_QUERY, QB_BETA, QB_K, DBNormScores, QBNormScores
 from .scoring import ranked_pass
+from .sweep import check_param
 
 FIXES = ("invgc", "localadj", "csls", "qbnorm", "dbnorm")
 HUB_K = 10
@@ -151,19 +153,7 @@ def check_params(fix: str | None, params: dict) -> dict:
             raise InputError(f"parameter {name!r} does not apply to fix {fix or '(none)'}; "
                              f"it takes {', '.join(out) or 'no parameters'}")
         out[name] = value
-    if "pool_rate" in out:
-        check_pool_rate(out["pool_rate"])
-    if "k" in out:
-        if float(out["k"]) != int(out["k"]) or int(out["k"]) < 1:
-            raise InputError(f"k must be a whole number ≥ 1, got {out['k']}")
-        out["k"] = int(out["k"])
-    for name in ("beta", "beta_gallery"):
-        if name in out and (not np.isfinite(float(out[name])) or float(out[name]) <= 0):
-            raise InputError(f"{name} must be a positive number, got {out[name]}")
-    for name in ("r_gallery", "r_query"):
-        if name in out and not np.isfinite(float(out[name])):
-            raise InputError(f"{name} must be a finite number, got {out[name]}")
-    return out
+    return {name: check_param(name, value) for name, value in out.items()}
 
 
 class _Direction:
@@ -236,7 +226,8 @@ def evaluate(queries, gallery, truth=None, fix: str | None = None, *, both: bool
     ----------
     queries, gallery : paths, arrays, tensors or Embeddings of the same dimension.
     truth : None (row i of queries matches row i of gallery), (n_q,) gallery indices, or
-        (n_q, m) for several relevant items per query (the best-ranked one counts).
+        (n_q, m) for several relevant items per query (the best-ranked one counts); or the
+        path of an index file (.npy/.txt/.csv), which errors then name.
     fix : None, ``"invgc"``, ``"localadj"`` (InvGC, Jian & Wang 2023), ``"csls"`` (Conneau et
         al. 2018), ``"qbnorm"`` (Bogolin et al. 2022) or ``"dbnorm"`` (Wang et al. 2023).
     both : also evaluate gallery → queries (banks swap roles).
@@ -252,6 +243,7 @@ def evaluate(queries, gallery, truth=None, fix: str | None = None, *, both: bool
     backend = as_backend(device, dtype)
     eq, eg = as_embeddings(queries, "queries"), as_embeddings(gallery, "gallery")
     require_same_dim(eq, eg, "retrieval")
+    require_nonzero_rows(eq, "retrieval"), require_nonzero_rows(eg, "retrieval")
     if "r" in params:  # one rate for both banks
         r = params.pop("r")
         params.setdefault("r_gallery", r)
@@ -265,11 +257,16 @@ def evaluate(queries, gallery, truth=None, fix: str | None = None, *, both: bool
         if b is not None:
             eb = as_embeddings(b, name)
             require_same_dim(eb, eg, f"{name} (a bank)")
+            require_nonzero_rows(eb, f"{name} (a bank)")
             banks[name] = eb.data
     bg, bq = banks.get("bank_gallery"), banks.get("bank_queries")
     notes: list[str] = []
+    truth_name = "truth"
+    if isinstance(truth, (str, os.PathLike)):  # errors name the file: "truth t.npy: row 3 has an index …"
+        truth_name = f"truth {os.fspath(truth)}"
+        truth = read_indices(truth, "truth")
     t = None if truth is None else np.asarray(truth)
-    t_checked = check_truth(t, eq.n, eg.n)
+    t_checked = check_truth(t, eq.n, eg.n, truth_name)
     k_hub = clamp_k(hub_k, eg.n, "hubness k")
     dirs = [("Q→G", eq.data, eg.data, t, bg, bq, "--bank-gallery", "--bank-queries", k_hub)]
     if both:

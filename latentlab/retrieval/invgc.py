@@ -174,9 +174,9 @@ def invgc(gallery, *, bank_gallery=None, bank_queries=None, r_gallery: float = D
             eb = as_embeddings(b, what)
             require_same_dim(eb, eg, f"InvGC ({what} vs gallery)")
             banks[name] = eb.data
+    from .sweep import check_param  # sweep imports this module
+
     check_pool_rate(pool_rate)
-    for r in (r_gallery, r_query):
-        if not np.isfinite(float(r)):
-            raise InputError(f"InvGC rate must be a finite number, got {r}")
+    r_gallery, r_query = check_param("r_gallery", r_gallery), check_param("r_query", r_query)
     plan = InvGCPlan(eg.data, banks, local=local_adj, pool_rate=pool_rate, backend=backend)
     return plan.apply({"gallery": r_gallery, "query": r_query})

@@ -95,7 +95,7 @@ def test_inputs_unchanged(pairs):
     (dict(fix="csls", beta=3.0), "does not apply"),
     (dict(fix="localadj", pool_rate=0.0, bank_gallery="tg"), "pool_rate"),
     (dict(fix="localadj", pool_rate=1.01, bank_gallery="tg"), "pool_rate"),
-    (dict(fix="csls", k=0), "k must"),
+    (dict(fix="csls", k=0), "k 0: must"),
     (dict(truth=np.arange(100) + 1), "outside"),
     (dict(fix="invgc", bank_gallery="bad"), "dimensions"),
 ])
