@@ -15,6 +15,7 @@ The sidecar ``OUT.json`` (``OUT`` minus its suffix) holds the provenance for the
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import struct
@@ -25,6 +26,7 @@ import numpy as np
 
 from ..errors import InputError, LatentlabWarning
 from ..io import FORMATS, atomic_output, write_embeddings
+from ..io.writers import output_lock
 
 MANIFEST = "manifest.json"
 
@@ -81,6 +83,14 @@ class ShardStore:
         if not parent.is_dir():
             raise InputError(f"{self.out}: output folder {parent} does not exist")
         self.parts = Path(str(self.out) + ".parts")
+        # the whole run holds OUT's lock (released by the kernel if the run is killed): a second
+        # embed on the same output is refused before it touches OUT.parts
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(output_lock(self.out))
+        if self.parts.is_symlink() or (self.parts.exists() and not self.parts.is_dir()):
+            self._lock.close()
+            raise InputError(f"{self.parts}: exists and is not a folder latentlab made (a link or a file); "
+                             f"remove it or choose another output")
         self.resumed = 0
         manifest = self.parts / MANIFEST
         fingerprint = json.loads(json.dumps(fingerprint))  # normalise tuples etc. for comparison
@@ -159,6 +169,7 @@ class ShardStore:
                 files.append(target)
         write_json(sidecar_path(self.out), provenance)
         shutil.rmtree(self.parts)
+        self._lock.close()
         return files
 
     def _write_npy(self, target: Path, key: str, shape: tuple[int, int]) -> None:
