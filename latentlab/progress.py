@@ -1,17 +1,50 @@
-"""Progress bars for long passes: tqdm on stderr, shown only when stderr is a terminal.
+"""Progress on stderr for long work: tqdm bars and one-line notes ("compiling UMAP once, …").
 
-``LATENTLAB_PROGRESS=0`` turns them off, ``=1`` forces them on (e.g. under a pager).
+Policy (one for every command): shown only when stderr is a terminal; off for a command run
+with ``--json`` or ``--quiet`` (:func:`silenced`, entered by the CLI's common options), so a
+program reading JSON never gets bars mixed into its logs. ``LATENTLAB_PROGRESS=0`` turns
+them off, ``=1`` forces them on (e.g. under a pager); ``--json``/``--quiet`` win over ``=1``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
 from tqdm import tqdm
 
+_silenced = 0  # depth of active silenced(True) blocks
+
+
+def enabled() -> bool | None:
+    """True / False when decided, None when tqdm should decide (a TTY check on stderr)."""
+    if _silenced:
+        return False
+    setting = os.environ.get("LATENTLAB_PROGRESS", "").strip()
+    return False if setting == "0" else (True if setting == "1" else None)
+
 
 def progress(iterable=None, *, total=None, desc: str | None = None, unit: str = "block"):
-    setting = os.environ.get("LATENTLAB_PROGRESS", "").strip()
-    disable = True if setting == "0" else (False if setting == "1" else None)
+    on = enabled()
     return tqdm(iterable, total=total, desc=desc, unit=unit, leave=False, file=sys.stderr,
-                disable=disable, dynamic_ncols=True)
+                disable=None if on is None else not on, dynamic_ncols=True)
+
+
+def note(message: str) -> None:
+    """One line on stderr about slow work about to start, under the same policy as the bars."""
+    on = enabled()
+    if on is None:
+        on = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if on:
+        print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def silenced(active: bool = True):
+    """No bars or notes inside the block when ``active`` (``--json``, ``--quiet``)."""
+    global _silenced
+    _silenced += bool(active)
+    try:
+        yield
+    finally:
+        _silenced -= bool(active)

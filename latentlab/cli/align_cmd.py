@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import click
-import numpy as np
 
 from ..errors import InputError
 from ..io.outputs import check_outputs
@@ -40,6 +39,8 @@ def _labels(spec: str | None):
     p = Path(spec)
     if p.suffix.lower() != ".npy" or not p.is_file():
         return _indices(spec, "--labels")
+    import numpy as np
+
     try:
         return np.load(p, allow_pickle=False)
     except Exception as exc:
@@ -149,6 +150,8 @@ def apply_cmd(map_path, x, output, side, opts):
     check_outputs({"-o": output}, {"MAP": map_path, "X": x})
     aligner = load_aligner(map_path)
     out = aligner.transform(x) if side == "source" else aligner.transform_target(x)
+    import numpy as np
+
     dtype = np.float64 if opts.dtype == "float64" else np.float32
     write_embeddings(output, out.astype(dtype))
     res = {"method": aligner.method, "side": side, "rows": int(out.shape[0]), "dim_out": int(out.shape[1]),

@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import click
 
-from ..analyze.cka import cka
-from ..analyze.overlap import overlap
-from ..analyze.spectrum import spectrum
-from ..analyze.uniformity import uniformity
 from .main import cli, common_options
 from .render import calibration_cells, emit_json, fmt, table
 
@@ -65,6 +61,8 @@ def uniformity_cmd(a, b, t, alpha, sample, bootstrap, opts):
       latentlab uniformity features_clip.npy::0 features_clip.npy::1
       latentlab uniformity emb.npy --sample 1000000 --bootstrap 200 --json
     """
+    from ..analyze.uniformity import uniformity  # torch: imported when the command runs, not for --help
+
     res = uniformity(a, b, t=t, alpha=alpha, sample=sample, bootstrap=bootstrap, seed=opts.seed,
                      device=opts.device, dtype=opts.dtype)
     if opts.json:
@@ -103,6 +101,8 @@ def cka_cmd(a, b, kernel, sigma_frac, debiased, max_n, sample, bootstrap, permut
       latentlab cka a.npy b.npy --kernel rbf --sigma-frac 0.5 --debiased --json
       latentlab cka img.npy txt.npy --calibrate 200
     """
+    from ..analyze.cka import cka  # torch: imported when the command runs, not for --help
+
     res = cka(a, b, kernel=kernel, debiased=debiased, sigma_frac=sigma_frac, max_n=max_n, sample=sample,
               bootstrap=bootstrap, permutations=permutations, calibrate=calibrate, alpha=alpha, seed=opts.seed,
               device=opts.device, dtype=opts.dtype)
@@ -141,6 +141,8 @@ def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, calibrate, alp
       latentlab overlap features_clip.npy::0 features_clip.npy::1 --variance 0.9
       latentlab overlap a.npy b.npy --rank 20 --bootstrap 200 --permutations 200 --json
     """
+    from ..analyze.overlap import overlap  # torch: imported when the command runs, not for --help
+
     res = overlap(a, b, rank=rank, variance=variance, k=k, bootstrap=bootstrap, permutations=permutations,
                   calibrate=calibrate, alpha=alpha, seed=opts.seed, device=opts.device, dtype=opts.dtype)
     if opts.json:
@@ -183,6 +185,8 @@ def spectrum_cmd(a, top, k, hubness, bootstrap, opts):
       latentlab spectrum features_clip.npy::1
       latentlab spectrum emb.npy --top 20 --bootstrap 500 --json
     """
+    from ..analyze.spectrum import spectrum  # torch: imported when the command runs, not for --help
+
     res = spectrum(a, top=top, k=k, hubness=hubness, bootstrap=bootstrap, seed=opts.seed,
                    device=opts.device, dtype=opts.dtype)
     if opts.json:

@@ -1,7 +1,7 @@
 """``latentlab embed``: embeddings from a frozen model (hf:, st:, openclip:) written to disk.
 
-Model libraries are imported by the loaders only when a model is loaded, so this module
-imports cleanly without the ``[models]`` extra.
+Model libraries (and torch) are imported by the loaders only when a model is loaded, so this
+module imports cleanly without the ``[models]`` extra and ``latentlab --help`` stays fast.
 """
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import click
 
 from ..errors import InputError
 from ..io.outputs import check_outputs, embed_output
-from ..loaders import DEFAULT_SHARD_SIZE, MODEL_DTYPES, POOLS, EmbedReport, embed_to_file
-from .main import cli, common_options
+from ..loaders.spec import DEFAULT_SHARD_SIZE, MODEL_DTYPES, POOLS
+from .main import cli, common_options, output_option
 from .render import emit_json, table
 
 
 @cli.command("embed")
 @click.argument("model")
 @click.argument("input", metavar="INPUT")
-@click.option("-o", "--out", required=True, type=click.Path(),
-              help="OUT.npy (one output), OUT.safetensors (one tensor per layer) or a folder OUT/ "
-                   "(layer00.npy, …). The provenance goes to OUT.json.")
+@output_option("OUT.npy (one output), OUT.safetensors (one tensor per layer) or a folder OUT/ "
+               "(layer00.npy, …). The provenance goes to OUT.json.", required=True, type=click.Path(),
+               aliases=("--out",))
 @click.option("--layers", default=None, metavar="all|-1|0,3,6",
               help="Save pooled hidden states of these layers (0 = embedding output). "
                    "Default: the model's own embedding.")
@@ -27,7 +27,8 @@ from .render import emit_json, table
               help="Token pooling (mean skips padding). Default: the model's own pooling for st:, "
                    "mean for hf:, the projection head for openclip:.")
 @click.option("--normalize", is_flag=True, help="L2-normalise every output row (default: as the model gives them).")
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
+              help="Items per forward pass: a memory and speed knob.")
 @click.option("--max-length", type=click.IntRange(1), default=None,
               help="Truncate texts to this many tokens. Default: the model's limit.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Embed only the first N items.")
@@ -38,7 +39,7 @@ from .render import emit_json, table
 @click.option("--shard-size", type=click.IntRange(1), default=DEFAULT_SHARD_SIZE, show_default=True,
               help="Rows per shard; an interrupted run resumes at the first unfinished shard.")
 @common_options
-def embed_cmd(model, input, out, layers, pool, normalize, batch_size, max_length, limit, modality, column,
+def embed_cmd(model, input, output, layers, pool, normalize, batch_size, max_length, limit, modality, column,
               strict, shard_size, opts):
     """Embed INPUT with a frozen MODEL and write the embeddings to OUT.
 
@@ -55,9 +56,15 @@ def embed_cmd(model, input, out, layers, pool, normalize, batch_size, max_length
       latentlab embed hf:./minilm captions.txt -o layers/ --layers all --pool mean
       latentlab embed openclip:ViT-B-32:laion2b_s34b_b79k photos/ -o img.npy --dtype float16
     """
-    check_outputs({"-o": embed_output(out)}, {"INPUT": input, "MODEL": _model_path(model)},
+    from ..loaders.spec import parse_layers
+
+    parse_layers(layers)  # a bad --layers fails before any model work
+    check_outputs({"-o": embed_output(output)}, {"INPUT": input, "MODEL": _model_path(model)},
                   input_sidecars=False)
-    report = embed_to_file(model, input, out, layers=layers, pool=pool, normalize=normalize,
+    _fail_fast(model)
+    from ..loaders import embed_to_file  # torch and the model library: only now
+
+    report = embed_to_file(model, input, output, layers=layers, pool=pool, normalize=normalize,
                            batch_size=batch_size, max_length=max_length, device=opts.device, dtype=opts.dtype,
                            limit=limit, modality=modality, column=column, strict=strict,
                            shard_size=shard_size, progress=not opts.json)
@@ -67,9 +74,17 @@ def embed_cmd(model, input, out, layers, pool, normalize, batch_size, max_length
         click.echo(render_embed(report))
 
 
+def _fail_fast(model: str) -> None:
+    """A hub name that can be neither downloaded nor found in the cache: error before importing torch."""
+    from ..loaders.hub import require_available
+    from ..loaders.spec import parse_spec
+
+    require_available(parse_spec(model))
+
+
 def _model_path(model: str):
     """A local model folder or weights file (protected from -o); None for hub names or bad specs."""
-    from ..loaders import parse_spec
+    from ..loaders.spec import parse_spec
 
     try:
         return parse_spec(model).local
@@ -89,7 +104,8 @@ def _widen_dtype(command: click.Command) -> click.Command:
 _widen_dtype(embed_cmd)
 
 
-def render_embed(r: EmbedReport) -> str:
+def render_embed(r) -> str:
+    """The table of an :class:`~latentlab.loaders.EmbedReport`."""
     p = r.provenance
     rows = [
         ("model", p.get("model")),

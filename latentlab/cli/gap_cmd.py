@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import click
-import numpy as np
 
-from ..analyze.gap import GapResult, gap, parse_shift
-from ..io import read_embeddings, save_array
 from ..io.outputs import check_outputs
-from ..results import Estimate
-from .main import cli, common_options
+from .engine_opts import engine_options
+from .main import cli, common_options, output_option
 from .render import echo_notes, emit_json, provenance_lines, table
 
 READING = {
@@ -29,14 +26,15 @@ READING = {
               help="Embedding-shift experiment over δ (e.g. -1:1:0.25): gap and A→B R@1 per δ.")
 @click.option("--top-k", type=click.IntRange(1), default=10, show_default=True,
               help="How many dimensions of the gap vector to list.")
-@click.option("--save-vector", type=click.Path(dir_okay=False), help="Write the gap vector Δ = μA − μB (.npy).")
+@output_option("Write the gap vector Δ = μA − μB (.npy, float32).", aliases=("--save-vector",))
 @click.option("--probe/--no-probe", default=True, show_default=True, help="Fit the linear-separability probe.")
 @click.option("--probe-rows", type=click.IntRange(5), default=5000, show_default=True,
               help="At most this many rows per set for the probe (seeded sample).")
 @click.option("--bootstrap", type=click.IntRange(1), default=None, metavar="N",
               help="95 % percentile intervals for the distances (N resamples; pairs resampled together).")
 @common_options
-def gap_cmd(a, b, paired, shift, top_k, save_vector, probe, probe_rows, bootstrap, opts):
+@engine_options
+def gap_cmd(a, b, paired, shift, top_k, output, probe, probe_rows, bootstrap, opts):
     """Modality gap between embedding sets A and B (same dimension).
 
     Reports the centroid distance of the L2-normalised sets (Liang et al. 2022), the mean
@@ -46,15 +44,20 @@ def gap_cmd(a, b, paired, shift, top_k, save_vector, probe, probe_rows, bootstra
     \b
     Example:
       latentlab gap features_clip.npy::0 features_clip.npy::1 --shift -1:1:0.25
-      latentlab gap images.npy texts.npy --json --save-vector gap.npy --bootstrap 1000
+      latentlab gap images.npy texts.npy --json -o gap.npy --bootstrap 1000
     """
-    check_outputs({"--save-vector": save_vector}, {"A": a, "B": b})
+    import numpy as np
+
+    from ..analyze.gap import gap, parse_shift  # torch: imported when the command runs, not for --help
+    from ..io import read_embeddings, save_array
+
+    check_outputs({"-o": output}, {"A": a, "B": b})
     deltas = parse_shift(shift) if shift else None
     ea, eb = read_embeddings(a), read_embeddings(b)
     res = gap(ea, eb, paired=paired, shift=deltas, top_k=top_k, separability=probe, probe_rows=probe_rows,
               bootstrap=bootstrap, seed=opts.seed, device=opts.device, dtype=opts.dtype)
-    if save_vector:
-        save_array(save_vector, res.gap_vector.astype(np.float32))
+    if output:
+        save_array(output, res.gap_vector.astype(np.float32))
     if opts.json:
         prov = {k: e.provenance for k, e in (("A", ea), ("B", eb)) if e.provenance}
         emit_json({**res.to_dict(), **({"provenance": prov} if prov else {})})
@@ -64,7 +67,8 @@ def gap_cmd(a, b, paired, shift, top_k, save_vector, probe, probe_rows, bootstra
             click.echo(line)
 
 
-def render_gap(res: GapResult, a: str, b: str) -> str:
+def render_gap(res, a: str, b: str) -> str:
+    """The text of a :class:`~latentlab.analyze.gap.GapResult`."""
     head = (f"modality gap   A: {a} ({res.n_a} × {res.dim})   B: {b} ({res.n_b} × {res.dim})   "
             f"{'paired' if res.paired else 'unpaired'}")
     rows = [(k, getattr(res, k), READING[k]) for k in READING]
@@ -77,7 +81,7 @@ def render_gap(res: GapResult, a: str, b: str) -> str:
                   table([(p.delta, p.centroid_distance, p.r_at_1) for p in res.shift],
                         ["delta", "centroid_distance", "r_at_1 (A→B)"])]
     text = "\n".join(parts)
-    if isinstance(res.centroid_distance, Estimate):
+    if res.centroid_distance.interval is not None:
         est = res.centroid_distance
         text += f"\nintervals: {100 * est.level:.0f} % {est.method} ({est.n_resamples} resamples)"
     if res.notes:

@@ -25,6 +25,7 @@ class RunOptions:
     device: str
     seed: int
     debug: bool
+    quiet: bool = False
 
 
 class LatentlabGroup(click.Group):
@@ -65,19 +66,24 @@ def cli() -> None:
 
 
 def common_options(func):
-    """Add --json, --dtype, --device, --seed and --debug; turn errors into ``error: …`` + exit 2."""
+    """Add --json, --dtype, --device, --seed, --quiet and --debug; turn errors into ``error: …`` + exit 2."""
 
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of a table.")
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of a table "
+                  "(no progress bars).")
     @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
                   help="Computation precision.")
     @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
     @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
                   help="Seed for every random choice (a non-negative integer).")
+    @click.option("-q", "--quiet", is_flag=True, help="No progress bars or progress notes on stderr "
+                  "(errors and warnings still shown).")
     @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
     @functools.wraps(func)
-    def wrapper(*args, as_json, dtype, device, seed, debug, **kwargs):
-        opts = RunOptions(json=as_json, dtype=dtype, device=device, seed=seed, debug=debug)
-        with warnings.catch_warnings(record=True) as caught:
+    def wrapper(*args, as_json, dtype, device, seed, quiet, debug, **kwargs):
+        from ..progress import silenced
+
+        opts = RunOptions(json=as_json, dtype=dtype, device=device, seed=seed, debug=debug, quiet=quiet)
+        with warnings.catch_warnings(record=True) as caught, silenced(as_json or quiet):
             warnings.simplefilter("always")
             try:
                 return func(*args, opts=opts, **kwargs)
@@ -93,6 +99,45 @@ def common_options(func):
                 _show_warnings(caught, debug)
 
     return wrapper
+
+
+def output_option(help: str, *, required: bool = False, type=None, callback=None, aliases: tuple[str, ...] = ()):
+    """``-o/--output``: the one name of a command's main output file, on every command that writes one.
+
+    ``aliases`` are earlier names of the same option (``--out``, ``--save-vector``): hidden
+    from ``--help``, still accepted, with a one-line deprecation warning on stderr.
+    """
+    kind = type or click.Path(dir_okay=False)
+
+    def deco(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            output = kwargs.get("output")
+            for alias in aliases:
+                value = kwargs.pop(_alias_param(alias))
+                if value is None:
+                    continue
+                if output is not None and output != value:
+                    raise click.UsageError(f"{alias} is the old name of -o/--output: give one of them",
+                                           click.get_current_context())
+                click.echo(f"warning: {alias} is deprecated, use -o/--output", err=True)
+                output = callback(click.get_current_context(), None, value) if callback else value
+            if required and output is None:
+                raise click.UsageError("missing option -o/--output", click.get_current_context())
+            kwargs["output"] = output
+            return func(*args, **kwargs)
+
+        for alias in reversed(aliases):
+            wrapper = click.option(alias, _alias_param(alias), type=kind, hidden=True)(wrapper)
+        # not click's required=True: an old alias given instead must satisfy it
+        return click.option("-o", "--output", "output", type=kind, callback=callback, metavar="PATH",
+                            help=help + ("  [required]" if required else ""))(wrapper)
+
+    return deco
+
+
+def _alias_param(flag: str) -> str:
+    return "alias_" + flag.lstrip("-").replace("-", "_")
 
 
 def _as_flag(message: str) -> str:

@@ -1,16 +1,16 @@
 """``latentlab retrieval``: R@k, ranks, MRR and gallery hubness, before and after a fix."""
 from __future__ import annotations
 
-
 import click
-import numpy as np
 
 from ..errors import InputError
-from ..io import read_embeddings, read_indices
-from ..retrieval.evaluate import FIXES, METRIC_KEYS, RetrievalResult, evaluate
-from ..retrieval.sweep import parse_sweep
 from .main import cli, common_options
 from .render import emit_json, fmt, table
+
+# retrieval.evaluate.FIXES / METRIC_KEYS, repeated here because that module imports torch and the
+# option choices are built at import (tests/cli/test_interface.py checks they agree)
+FIXES = ("invgc", "localadj", "csls", "qbnorm", "dbnorm")
+METRIC_KEYS = ("r_at_1", "r_at_5", "r_at_10", "median_rank", "mean_rank", "mrr", "hubness_skew", "hubs")
 
 READING = {
     "r_at_1": "fraction of queries whose truth ranks 1st; higher = better",
@@ -24,8 +24,10 @@ READING = {
 }
 
 
-def read_truth(spec: str) -> np.ndarray:
+def read_truth(spec: str):
     """Gallery indices per query: .npy (1-D or 2-D), or a text/CSV file of integers."""
+    from ..io import read_indices
+
     return read_indices(spec, "--truth")
 
 
@@ -73,6 +75,10 @@ def retrieval_cmd(queries, gallery, truth, both, fix, bank_gallery, bank_queries
           --bank-queries train_img.npy --sweep r=0:1:0.1
       latentlab retrieval img.npy txt.npy --truth captions_of.npy --fix csls --json
     """
+    from ..io import read_embeddings
+    from ..retrieval.evaluate import evaluate  # torch: imported when the command runs, not for --help
+    from ..retrieval.sweep import parse_sweep
+
     sweep = dict(parse_sweep(s) for s in sweeps) if sweeps else None
     if sweeps and len(sweep) != len(sweeps):
         raise InputError("--sweep: each parameter may be swept only once")
@@ -98,7 +104,7 @@ def _change(key, value):
     return f"{'+' if value > 0 else ''}{fmt(value)}{mark}"
 
 
-def render_retrieval(res: RetrievalResult, q_name: str, g_name: str) -> str:
+def render_retrieval(res, q_name: str, g_name: str) -> str:
     parts = [f"retrieval   queries: {q_name}   gallery: {g_name}", f"scores: {res.similarity}"]
     if res.fix:
         swept = set(res.params.get("sweep") or {})

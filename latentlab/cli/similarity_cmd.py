@@ -4,12 +4,14 @@ from __future__ import annotations
 import click
 
 from ..analyze import registry
-from ..analyze.compare import DEFAULT_METRICS, similarity
-from ..analyze.matrix import cka_matrix, similarity_matrix
 from ..errors import InputError
 from .analyze_cmd import BOOT_HELP, PERM_HELP, calibration_options
 from .main import cli, common_options
 from .render import emit_json, fmt, table
+
+# analyze.compare.DEFAULT_METRICS, repeated here because that module imports torch and the help
+# text is built at import (tests/cli/test_interface.py checks the two agree)
+DEFAULT_METRICS = ("linear_cka", "debiased_cka", "mutual_knn", "cknna", "svcca", "rsa", "distance_correlation")
 
 
 def _measure_table() -> str:
@@ -80,6 +82,8 @@ def similarity_cmd(a, b, metrics, list_, sample, k, rsa_method, rdm, whiten, sig
         return click.echo(_measure_table())
     if not a or not b:
         raise InputError("similarity needs two inputs A and B (or --list)")
+    from ..analyze.compare import similarity
+
     names = _names(metrics) if metrics else list(DEFAULT_METRICS)
     res = similarity(a, b, names, params=_params(rsa_method, rdm, whiten, sigma_frac, variance), k=k,
                      calibrate=calibrate, alpha=alpha, permutations=permutations, bootstrap=bootstrap,
@@ -136,6 +140,8 @@ def cka_matrix_cmd(files, row_files, col_files, metric, kernel, debiased, max_n,
       latentlab cka-matrix --rows a/l0.npy,a/l6.npy,a/l11.npy --cols b/l0.npy,b/l11.npy --calibrate 200
       latentlab cka-matrix --rows a.npz::l0,a.npz::l1 --cols b.npy --metric cknna --k 20 --json
     """
+    from ..analyze.matrix import cka_matrix, similarity_matrix
+
     rows, cols = _names(row_files), _names(col_files)
     if files and (rows or cols):
         raise InputError("give FILES (square matrix) or --rows/--cols (rectangular), not both")

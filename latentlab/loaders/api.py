@@ -1,12 +1,4 @@
-"""Embeddings from frozen models: ``hf:``, ``st:`` and ``openclip:`` specs.
-
->>> import latentlab
->>> X = latentlab.embed("st:sentence-transformers/all-MiniLM-L6-v2", ["a cat", "a dog"])
->>> layers = latentlab.embed("hf:./minilm", "sentences.txt", layers="all", normalize=True)
-
-Model libraries (transformers, sentence-transformers, open_clip) are imported only when a
-model is loaded, so ``import latentlab`` works without the ``[models]`` extra.
-"""
+"""``embed``, ``embed_to_file`` and ``load_model``: the loaders' public functions (see the package doc)."""
 from __future__ import annotations
 
 import time
@@ -19,22 +11,24 @@ import numpy as np
 from .. import __version__
 from ..compute import resolve_device
 from ..errors import InputError, LatentlabWarning
+from ..extras import require
 from ..results import ResultMixin
-from .base import MODEL_DTYPES, Encoder
+from .base import Encoder
+from .hub import require_available
+from .spec import MODEL_DTYPES
 from .inputs import InputSet, read_inputs
-from .pooling import POOLS, check_pool
+from .pooling import check_pool
 from .provenance import now
 from .run import output_keys, run_shards
-from .spec import ModelSpec, parse_layers, parse_spec, resolve_layers
+from .spec import DEFAULT_SHARD_SIZE, ModelSpec, parse_layers, parse_spec, resolve_layers
 from .writer import MemorySink, ShardStore, output_layout, sidecar_path
-
-DEFAULT_SHARD_SIZE = 4096
 
 
 def load_model(model: str, *, modality: str = "text", device="auto", dtype: str = "float32",
                max_length: int | None = None) -> Encoder:
     """Load a model spec once (reuse the result across :func:`embed` calls)."""
     spec = parse_spec(model)
+    require_available(spec)  # a hub name with no network and no cached copy: one error, now
     if dtype == "float16" and resolve_device(device).type == "cpu":
         warnings.warn("--dtype float16 on CPU is slow and some ops lack kernels; use bfloat16 or float32 there",
                       LatentlabWarning)
@@ -72,6 +66,8 @@ def _prepare(model, inputs, *, layers, pool, modality, column, limit, device, dt
     selection = parse_layers(layers)
     data = inputs if isinstance(inputs, InputSet) else read_inputs(inputs, modality=modality, column=column,
                                                                   limit=limit)
+    if data.modality == "image":  # decoding needs pillow: say so now, not as n "undecodable" items
+        require("PIL", "image inputs")
     if isinstance(model, Encoder):
         encoder = model
         if encoder.modality != data.modality:
@@ -140,7 +136,11 @@ def embed_to_file(model, inputs, out, *, layers=None, pool: str | None = None, n
     keys = output_keys(chosen)
     settings = {
         "model": encoder.spec.text, "modality": data.modality, "layers": chosen,
-        "pooling": encoder.describe_pool(chosen, pool), "normalize": bool(normalize),
+        "pooling": encoder.describe_pool(chosen, pool),
+        # unit rows either way; which step did it is said too (--normalize, or the model itself)
+        "normalize": bool(normalize) or encoder.normalizes(chosen, pool),
+        "normalized_by": ("--normalize" if normalize else
+                          "the model's pipeline (Normalize module)" if encoder.normalizes(chosen, pool) else None),
         "dtype": encoder.dtype_name, "max_length": encoder.max_length, "column": data.column,
     }
     fingerprint = {**settings, "input_sha256": data.sha256, "limit": limit, "shard_size": shard_size,
@@ -176,5 +176,4 @@ def _indexing(encoder: Encoder) -> str:
     return f"transformers hidden_states: 0 = embedding output, i = after block i (0…{encoder.n_layers - 1})"
 
 
-__all__ = ["embed", "embed_to_file", "load_model", "EmbedReport", "ModelSpec", "parse_spec", "read_inputs",
-           "POOLS", "MODEL_DTYPES", "DEFAULT_SHARD_SIZE"]
+__all__ = ["embed", "embed_to_file", "load_model", "EmbedReport"]

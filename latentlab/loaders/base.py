@@ -7,11 +7,9 @@ from typing import Any
 import torch
 
 from ..errors import InputError
-from .spec import ModelSpec
+from .spec import MODEL_DTYPES, ModelSpec
 
-_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64,
-                 "float16": torch.float16, "bfloat16": torch.bfloat16}
-MODEL_DTYPES = tuple(_TORCH_DTYPES)
+_TORCH_DTYPES = {name: getattr(torch, name) for name in MODEL_DTYPES}
 
 
 def model_dtype(name: str) -> torch.dtype:
@@ -59,6 +57,10 @@ class Encoder:
 
     def describe_pool(self, layers: list[int] | None, pool: str | None) -> str:
         return pool or self.default_pool
+
+    def normalizes(self, layers: list[int] | None, pool: str | None) -> bool:
+        """Whether the model's own pipeline L2-normalises these outputs (recorded in the sidecar)."""
+        return False
 
     def provenance(self) -> dict:
         return {}

@@ -13,9 +13,11 @@ import torch
 
 from ..compute import resolve_device
 from ..errors import InputError
+from ..extras import require
 from .base import Encoder, Prepared, model_dtype, to_device
 from .inputs import load_image
 from .pooling import pool_tokens
+from .hub import not_cached, offline_reason
 from .provenance import model_identity
 from .spec import ModelSpec, layer_key, offline
 
@@ -30,18 +32,19 @@ def _dtype_kwarg() -> str:
 def load_hf(spec: ModelSpec, *, modality: str, device="auto", dtype: str = "float32",
             max_length: int | None = None) -> Encoder:
     """Load ``hf:`` models; local folders are read with hub access switched off."""
-    try:
-        import transformers
-    except ImportError as exc:
-        raise InputError(f"{spec.text}: needs transformers (pip install 'latentlab[models]')") from exc
+    transformers = require("transformers", spec.text)
     dev, tdtype = resolve_device(device), model_dtype(dtype)
     local = spec.local is not None
     name = str(spec.local) if local else spec.name
+    no_hub = offline_reason(spec)  # a hub name with no network: the local cache only, no retries
+    local = local or no_hub is not None
     with offline(local):
         try:
             model = transformers.AutoModel.from_pretrained(
                 name, local_files_only=local, weights_only=True, **{_dtype_kwarg(): tdtype})
         except Exception as exc:  # missing files, unknown architecture, no network: one message
+            if no_hub:
+                raise InputError(not_cached(spec, no_hub)) from exc
             raise InputError(f"{spec.text}: cannot load the model ({type(exc).__name__}: {_first(exc)})") from exc
         try:
             if modality == "image":

@@ -18,10 +18,12 @@ import torch
 
 from ..compute import resolve_device
 from ..errors import InputError
+from ..extras import MissingExtra, install_hint, require
 from .base import Encoder, Prepared, model_dtype
 from .huggingface import _first
 from .inputs import load_image
 from .pooling import pool_tokens
+from .hub import not_cached, offline_reason
 from .provenance import hub_revision, weights_sha256
 from .spec import ModelSpec, layer_key, offline
 
@@ -31,10 +33,13 @@ _PRECISION = {"float32": "fp32", "float64": "fp32", "float16": "fp16", "bfloat16
 def load_openclip(spec: ModelSpec, *, modality: str, device="auto", dtype: str = "float32",
                   max_length: int | None = None) -> Encoder:
     try:
-        import open_clip
+        open_clip = require("open_clip", spec.text)
+    except MissingExtra:
+        raise
     except Exception as exc:  # torchvision built for another torch raises RuntimeError, not ImportError
-        raise InputError(f"{spec.text}: needs open_clip_torch with a torchvision matching torch "
-                         f"({type(exc).__name__}: {_first(exc)})") from exc
+        raise MissingExtra(f"{spec.text}: needs open_clip_torch with a torchvision matching torch "
+                           f"({type(exc).__name__}: {_first(exc)}): {install_hint('open_clip')} where "
+                           f"torch and torchvision match") from exc
     if dtype == "float64":
         raise InputError("--dtype float64: open_clip models run in float32, float16 or bfloat16")
     dev = resolve_device(device)
@@ -50,11 +55,15 @@ def load_openclip(spec: ModelSpec, *, modality: str, device="auto", dtype: str =
                          f"(see open_clip.list_models(), or pass a model-config .json)")
     weights = spec.local if spec.pretrained else None
     tag = spec.pretrained if spec.pretrained and weights is None else None
+    on_disk = weights is not None or spec.name.startswith("local-dir:")
+    no_hub = None if on_disk or not (tag or arch.startswith("hf-hub:")) else offline_reason(spec)
     try:
-        with offline(weights is not None or spec.name.startswith("local-dir:")):
+        with offline(on_disk or no_hub is not None):
             model, _, preprocess = open_clip.create_model_and_transforms(
                 arch, pretrained=tag, precision=_PRECISION[dtype], device=dev, weights_only=True)
     except Exception as exc:
+        if no_hub:
+            raise InputError(not_cached(spec, no_hub)) from exc
         raise InputError(f"{spec.text}: cannot create the model ({type(exc).__name__}: {_first(exc)})") from exc
     if weights is not None:
         try:  # open_clip's own loader: safetensors, or torch.load(weights_only=True); fixes key layouts

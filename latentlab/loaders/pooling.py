@@ -4,8 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import InputError
-
-POOLS = ("mean", "cls", "last", "max")
+from .spec import POOLS
 
 
 def check_pool(pool: str | None) -> str | None:

@@ -14,8 +14,10 @@ import torch
 
 from ..compute import resolve_device
 from ..errors import InputError, LatentlabWarning
+from ..extras import require
 from .base import Prepared, model_dtype, to_device
 from .huggingface import _first, _HFBase
+from .hub import not_cached, offline_reason
 from .provenance import model_identity
 from .spec import ModelSpec, layer_key, offline
 
@@ -27,17 +29,17 @@ def load_st(spec: ModelSpec, *, modality: str, device="auto", dtype: str = "floa
     if modality != "text":
         raise InputError(f"{spec.text}: sentence-transformers models embed text here; "
                          f"use hf: or openclip: for images")
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        raise InputError(f"{spec.text}: needs sentence-transformers (pip install 'latentlab[models]')") from exc
+    SentenceTransformer = require("sentence_transformers", spec.text).SentenceTransformer
     dev, tdtype = resolve_device(device), model_dtype(dtype)
     local = spec.local is not None
-    with offline(local):
+    no_hub = offline_reason(spec)  # a hub name with no network: the local cache only, no retries
+    with offline(local or no_hub is not None):
         try:
             model = SentenceTransformer(str(spec.local) if local else spec.name, device=str(dev),
-                                        local_files_only=local, trust_remote_code=False)
+                                        local_files_only=local or no_hub is not None, trust_remote_code=False)
         except Exception as exc:
+            if no_hub:
+                raise InputError(not_cached(spec, no_hub)) from exc
             raise InputError(f"{spec.text}: cannot load the model ({type(exc).__name__}: {_first(exc)})") from exc
     model.eval().to(dtype=tdtype)
     if max_length is not None:
@@ -94,6 +96,11 @@ class STEncoder(_HFBase):
         if layers is None and pool is None:
             return f"model pipeline ({self.default_pool} pooling and the modules after it)"
         return pool or self.default_pool
+
+    def normalizes(self, layers, pool):
+        # a Normalize module makes the pipeline's sentence embedding unit-length; pooled hidden
+        # states (--layers/--pool) skip the modules after pooling, so they are not normalised
+        return layers is None and pool is None and any(type(m).__name__ == "Normalize" for m in _modules(self.model))
 
     def provenance(self):
         return {**self.ident, "loader": "sentence-transformers",

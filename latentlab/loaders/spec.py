@@ -10,6 +10,10 @@ from ..errors import InputError
 
 PREFIXES = ("hf", "st", "openclip")
 SPEC_HELP = "hf:NAME_OR_PATH, st:NAME_OR_PATH or openclip:ARCH:PRETRAINED_OR_PATH"
+# option values the CLI offers: kept here, free of torch, so ``latentlab --help`` never imports it
+MODEL_DTYPES = ("float32", "float64", "float16", "bfloat16")
+POOLS = ("mean", "cls", "last", "max")
+DEFAULT_SHARD_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,9 @@ def parse_layers(text: str | int | list | tuple | None):
     if isinstance(text, (list, tuple)):
         return [int(v) for v in text]
     value = str(text).strip().lower()
-    if value in ("", "output"):
+    if value == "":  # `--layers ''` is a slip (an unset shell variable), not a request for the default
+        raise InputError("--layers '': empty; expected all, output, an index like -1, or a list like 0,3,6")
+    if value == "output":
         return None
     if value == "all":
         return "all"

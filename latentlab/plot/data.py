@@ -43,23 +43,52 @@ def joint_projection(a, b, *, method: str = "umap", max_points: int = 10_000, se
     elif method == "umap":
         coords = _umap(both, seed)
     else:
-        raise ValueError(f"unknown projection method {method!r}; expected pca or umap")
+        from ..errors import InputError
+
+        raise InputError(f"projection {method!r}: expected pca or umap")
     return {"a": coords[: len(xa)], "b": coords[len(xa):], "index_a": idx_a, "index_b": idx_b,
             "paired": paired, "method": method, "subsampled": len(idx_a) < n_a or len(idx_b) < n_b}
 
 
-def _umap(x: np.ndarray, seed: int) -> np.ndarray:
-    # numba JIT-compiles umap on first use in every process (~35 s here); a persistent cache
-    # in the user's cache folder pays that once per machine instead of once per run.
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "latentlab" / "numba"
+def numba_cache() -> Path:
+    """numba's cache folder for UMAP: ``$NUMBA_CACHE_DIR``, else ``~/.cache/latentlab/numba``.
+
+    numba JIT-compiles umap on first use in every process (~35 s here); a persistent cache
+    pays that once per machine instead of once per run. Set before numba is imported.
+    """
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "latentlab" / "numba"
+    cache = Path(os.environ.setdefault("NUMBA_CACHE_DIR", str(default)))
     cache.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache))
+    return cache
+
+
+def require_umap():
+    """The umap module, or an ``InputError`` naming ``pip install 'latentlab[viz]'``.
+
+    Call it before long work that ends in a UMAP view (the report does), so a missing extra
+    stops the run at once instead of after the other sections.
+    """
     import warnings
 
+    from ..extras import require
+
+    numba_cache()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba / umap import-time deprecation noise
+        return require("umap", "the UMAP projection (--projection umap)")
+
+
+def _umap(x: np.ndarray, seed: int) -> np.ndarray:
+    import warnings
+
+    from ..progress import note
+
+    umap = require_umap()
+    cache = numba_cache()
+    if not any(cache.rglob("*.nbi")):  # numba's index files: none yet = this run compiles
+        note(f"compiling UMAP once (numba, about half a minute), cached in {cache}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # umap warns about n_jobs with a fixed random_state
-        import umap
-
         neighbours = int(min(15, max(2, len(x) - 1)))
         reducer = umap.UMAP(n_components=2, metric="cosine", n_neighbors=neighbours, random_state=seed,
                             init="spectral" if len(x) > neighbours + 2 else "random")

@@ -10,12 +10,12 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .style import COLUMN_IN, DOUBLE_IN, PALETTE, new_figure, styled
+from .style import COLUMN_IN, DOUBLE_IN, PALETTE, legend_outside, new_figure, styled
 
 
 @styled
 def draw_joint_embedding(proj: Mapping, name_a: str, name_b: str, *, n_lines: int = 60, seed: int = 0,
-                         labels_a: np.ndarray | None = None) -> Figure:
+                         labels_a: np.ndarray | None = None, title: str | None = None) -> Figure:
     """Both sets in one 2-D view, coloured by set, with lines joining a sample of true pairs."""
     fig, (ax,) = new_figure(COLUMN_IN, COLUMN_IN * 0.9)
     a, b = proj["a"], proj["b"]
@@ -31,27 +31,32 @@ def draw_joint_embedding(proj: Mapping, name_a: str, name_b: str, *, n_lines: in
     ax.set_ylabel(f"{method} 2 (a.u.)")
     note = f", {len(a)}+{len(b)} sampled points" if proj["subsampled"] else ""
     lines = ", grey lines join true pairs" if proj["paired"] and n_lines else ""
-    ax.set_title(f"{name_a} vs {name_b}: joint {method} of L2-normalised rows{note}{lines}", wrap=True)
-    ax.legend(loc="best", markerscale=3)
+    ax.set_title(title or f"{name_a} vs {name_b}: joint {method} of L2-normalised rows{note}{lines}", wrap=True)
+    legend_outside(ax, markerscale=3)
     ax.set_aspect("equal", adjustable="datalim")
     return fig
 
 
 @styled
-def draw_cka_heatmap(matrix: np.ndarray, labels: Sequence[str], *, title: str = "Linear CKA") -> Figure:
-    """Annotated layer × layer heatmap (CKA is a similarity: 1 = identical up to rotation/scale)."""
+def draw_cka_heatmap(matrix: np.ndarray, labels: Sequence[str], *, title: str = "Linear CKA",
+                     vmin: float = 0.0, vmax: float = 1.0) -> Figure:
+    """Annotated layer × layer heatmap (CKA is a similarity: 1 = identical up to rotation/scale).
+
+    ``vmin``/``vmax`` bound the colour scale (default the full range of CKA, [0, 1]).
+    """
     m = np.asarray(matrix, dtype=float)
     n = len(labels)
     side = min(DOUBLE_IN, max(COLUMN_IN, 0.45 * n + 1.2))
     fig, (ax,) = new_figure(side, side * 0.85)
-    im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
+    im = ax.imshow(m, vmin=vmin, vmax=vmax, cmap="viridis")
+    light = vmin + 0.6 * (vmax - vmin)  # viridis is light above ~60 % of its range: dark text there
     ax.set_xticks(range(n), labels, rotation=45, ha="right")
     ax.set_yticks(range(n), labels)
     if n <= 16:
         for i in range(n):
             for j in range(n):
                 ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                        color="black" if m[i, j] > 0.6 else "white")
+                        color="black" if m[i, j] > light else "white")
     fig.colorbar(im, ax=ax, label="CKA (similarity, 1 = same)")
     ax.set_xlabel("embedding set")
     ax.set_ylabel("embedding set")
@@ -61,7 +66,8 @@ def draw_cka_heatmap(matrix: np.ndarray, labels: Sequence[str], *, title: str = 
 
 
 @styled
-def draw_similarity_histograms(samples: Mapping[str, np.ndarray], name_a: str, name_b: str) -> Figure:
+def draw_similarity_histograms(samples: Mapping[str, np.ndarray], name_a: str, name_b: str, *,
+                               title: str | None = None) -> Figure:
     """Histograms of cosine similarity for true pairs, random pairs and intra-set pairs."""
     fig, (ax,) = new_figure(COLUMN_IN)
     lo = min(float(v.min()) for v in samples.values() if len(v))
@@ -70,16 +76,15 @@ def draw_similarity_histograms(samples: Mapping[str, np.ndarray], name_a: str, n
     for k, (label, values) in enumerate(samples.items()):
         ax.hist(values, bins=bins, density=True, histtype="step", color=PALETTE[k % len(PALETTE)],
                 label=f"{label} (mean {np.mean(values):.2f})", lw=1.2)
-    ax.set_ylim(0, ax.get_ylim()[1] * 1.5)  # headroom for the legend
     ax.set_xlabel("cosine similarity")
     ax.set_ylabel("density")
-    ax.set_title(f"Cosine similarities: A = {name_a}, B = {name_b}", wrap=True)
-    ax.legend(loc="upper left")
+    ax.set_title(title or f"Cosine similarities: A = {name_a}, B = {name_b}", wrap=True)
+    legend_outside(ax)
     return fig
 
 
 @styled
-def draw_spectrum(spectra: Sequence[Mapping]) -> Figure:
+def draw_spectrum(spectra: Sequence[Mapping], *, title: str | None = None) -> Figure:
     """Normalised singular values (log scale) and cumulative explained variance.
 
     Each entry: ``name``, ``singular_values`` (descending), ``effective_rank``.
@@ -108,12 +113,14 @@ def draw_spectrum(spectra: Sequence[Mapping]) -> Figure:
     ax2.set_ylabel("cumulative explained variance")
     ax2.set_ylim(0, 1.02)
     ax2.set_title("Explained variance (dashed: effective rank)")
-    ax1.legend(loc="lower left")
+    if title:
+        fig.suptitle(title)
+    legend_outside(ax1, ncols=len(spectra))
     return fig
 
 
 @styled
-def draw_principal_angles(angles_rad: np.ndarray, name_a: str, name_b: str) -> Figure:
+def draw_principal_angles(angles_rad: np.ndarray, name_a: str, name_b: str, *, title: str | None = None) -> Figure:
     """Principal angles between two subspaces, ascending (0° = shared direction)."""
     fig, (ax,) = new_figure(COLUMN_IN)
     deg = np.degrees(np.asarray(angles_rad, dtype=float))
@@ -121,12 +128,12 @@ def draw_principal_angles(angles_rad: np.ndarray, name_a: str, name_b: str) -> F
     ax.set_ylim(0, 91)
     ax.set_xlabel("principal angle index (ascending)")
     ax.set_ylabel("angle (degrees)")
-    ax.set_title(f"Principal angles between PCA subspaces of {name_a} and {name_b}", wrap=True)
+    ax.set_title(title or f"Principal angles between PCA subspaces of {name_a} and {name_b}", wrap=True)
     return fig
 
 
 @styled
-def draw_shift(points: Sequence[Mapping], name_a: str, name_b: str) -> Figure:
+def draw_shift(points: Sequence[Mapping], name_a: str, name_b: str, *, title: str | None = None) -> Figure:
     """Gap and A→B R@1 against the shift δ (Liang et al. 2022, embedding-shift experiment)."""
     fig, (ax,) = new_figure(COLUMN_IN)
     d = [p["delta"] for p in points]
@@ -140,7 +147,7 @@ def draw_shift(points: Sequence[Mapping], name_a: str, name_b: str) -> Figure:
         ax2.plot(d, r1, marker="s", ms=3, color=PALETTE[3], label="R@1")
         ax2.set_ylabel("R@1, A→B (fraction)", color=PALETTE[3])
         ax2.set_ylim(0, 1)
-    ax.set_title(f"Embedding shift: {name_a} vs {name_b}", wrap=True)
+    ax.set_title(title or f"Embedding shift: {name_a} vs {name_b}", wrap=True)
     return fig
 
 
@@ -156,7 +163,7 @@ def draw_recall_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]
     ax.set_ylabel("recall@k (fraction)")
     ax.set_ylim(0, 1.01)
     ax.set_title(title, wrap=True)
-    ax.legend(loc="lower right")
+    legend_outside(ax)
     return fig
 
 
@@ -199,5 +206,5 @@ def draw_method_bars(values: Mapping[str, float], *, ylabel: str, title: str,
     ax.set_ylabel(ylabel)
     ax.set_title(title, wrap=True)
     if baselines:
-        ax.legend(loc="upper right")
+        legend_outside(ax)
     return fig

@@ -38,6 +38,20 @@ def new_figure(width: float = COLUMN_IN, height: float | None = None, ncols: int
     return fig, axes
 
 
+def legend_outside(ax, *, ncols: int | None = None, **kwargs):
+    """The axes' legend below the plotting area, never on top of the data.
+
+    A figure legend placed "outside lower center": the constrained layout of
+    :func:`new_figure` reserves room for it under the axes (below the x label), so it costs
+    figure height, not data area, whatever the tick labels' size.
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    ncols = ncols or min(len(handles), 2)
+    return ax.figure.legend(handles, labels, loc="outside lower center", ncols=ncols, **kwargs)
+
+
 def styled(func):
     """Run a drawing function under the house style (rcParams apply at draw time too)."""
     import functools

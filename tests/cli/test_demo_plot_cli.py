@@ -14,7 +14,7 @@ def test_demo_digits_writes_report_and_real_embeddings(cli, tmp_path):
     assert img.shape == txt.shape == (597, 64)
     # a genuine modality gap, larger still at random initialisation (Liang et al. 2022)
     assert 0.05 < out["centroid_distance"] < out["gap_at_random_init"]
-    assert out["sections"]["retrieval"]["numbers"]["A→B"]["baseline"]["r_at_10"] > 0.3  # trained, far above chance
+    assert out["sections"]["retrieval"]["numbers"]["a_to_b"]["baseline"]["r_at_10"] > 0.3  # trained, far above chance
 
 
 def test_demo_clip_example(cli, tmp_path):
@@ -22,7 +22,7 @@ def test_demo_clip_example(cli, tmp_path):
     assert out["centroid_distance"] == pytest.approx(0.8514, abs=2e-3)  # float16 copy of the CLIP dump
 
 
-@pytest.mark.parametrize("kind,extra", [("umap", ["--method", "pca"]), ("sims", []), ("angles", ["--rank", "8"]),
+@pytest.mark.parametrize("kind,extra", [("joint", []), ("sims", []), ("angles", ["--rank", "8"]),
                                         ("shift", ["--shift", "-0.5:0.5:0.5"]), ("retrieval", ["--fix", "csls"]),
                                         ("spectrum", []), ("cka", [])])
 @pytest.mark.parametrize("fmt", ["png", "svg"])
@@ -46,5 +46,5 @@ def test_plot_errors(cli, tmp_path):
     np.save(tmp_path / "a.npy", np.ones((5, 3)))
     res = cli("plot", "sims", tmp_path / "a.npy", tmp_path / "missing.npy", "-o", tmp_path / "x.png", ok=False)
     assert res.exit_code == 2 and "missing.npy: no such file" in res.stderr
-    res = cli("plot", "umap", tmp_path / "a.npy", tmp_path / "a.npy", "-o", tmp_path / "x.gif", ok=False)
+    res = cli("plot", "joint", tmp_path / "a.npy", tmp_path / "a.npy", "-o", tmp_path / "x.gif", ok=False)
     assert res.exit_code == 2 and "x.gif" in res.stderr

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-import latentlab.cli.gap_cmd as gap_cmd
+import latentlab.analyze.gap as gap_mod  # the gap command imports gap() from here when it runs
 from latentlab.errors import LatentlabWarning
 
 
@@ -29,7 +29,7 @@ def _raise(exc):
 
 
 def test_unexpected_exception_is_one_line_internal_error(cli, pair, monkeypatch):
-    monkeypatch.setattr(gap_cmd, "gap", _raise(RuntimeError("boom")))
+    monkeypatch.setattr(gap_mod, "gap", _raise(RuntimeError("boom")))
     res = cli("gap", *pair, "--no-probe", ok=False)
     assert res.exit_code == 1
     lines = res.stderr.strip().splitlines()
@@ -51,7 +51,7 @@ def test_input_error_keeps_exit_2(cli, pair, tmp_path):
 
 
 def test_memory_error_is_one_line_exit_2(cli, pair, monkeypatch):
-    monkeypatch.setattr(gap_cmd, "gap", _raise(MemoryError()))
+    monkeypatch.setattr(gap_mod, "gap", _raise(MemoryError()))
     res = cli("gap", *pair, "--no-probe", ok=False)
     assert res.exit_code == 2
     lines = res.stderr.strip().splitlines()
@@ -77,7 +77,7 @@ def test_errors_outside_a_command_body_are_one_line(capsys):
 
 
 def test_only_latentlab_warnings_are_shown(cli, pair, monkeypatch):
-    real_gap = gap_cmd.gap
+    real_gap = gap_mod.gap
 
     def noisy_gap(*args, **kwargs):
         np.log(np.zeros(1))  # numpy: "divide by zero encountered in log"
@@ -87,7 +87,7 @@ def test_only_latentlab_warnings_are_shown(cli, pair, monkeypatch):
         warnings.warn("a caveat for the user", LatentlabWarning)
         return real_gap(*args, **kwargs)
 
-    monkeypatch.setattr(gap_cmd, "gap", noisy_gap)
+    monkeypatch.setattr(gap_mod, "gap", noisy_gap)
     res = cli("gap", *pair, "--no-probe")
     assert [x for x in res.stderr.splitlines() if x.strip()] == ["warning: a caveat for the user"]
 

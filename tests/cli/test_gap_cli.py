@@ -10,7 +10,7 @@ import pytest
 
 def test_gap_json_on_clip(cli, mtg_dir, tmp_path):
     path = mtg_dir / "features_clip.npy"
-    out = cli.json("gap", f"{path}::0", f"{path}::1", "--shift", "-1:1:0.5", "--save-vector", tmp_path / "g.npy")
+    out = cli.json("gap", f"{path}::0", f"{path}::1", "--shift", "-1:1:0.5", "-o", tmp_path / "g.npy")
     assert out["centroid_distance"] == pytest.approx(0.8514, abs=1e-4)
     for key in ("pair_distance", "relative_gap", "linear_separability", "top_dimensions", "n_a", "n_b", "dim", "shift"):
         assert key in out

@@ -76,9 +76,9 @@ CASES = {
     # id: (argv, option named, fragment of the message)
     "apply -o over X": (["apply", "m.safetensors", "a.npy", "-o", "a.npy"], "-o", "is also the input X"),
     "apply -o over MAP": (["apply", "m.safetensors", "a.npy", "-o", "m.safetensors"], "-o", "the input MAP"),
-    "gap --save-vector over A": (["gap", "a.npy", "b.npy", "--save-vector", "a.npy"], "--save-vector",
+    "gap -o over A": (["gap", "a.npy", "b.npy", "-o", "a.npy"], "-o",
                                  "is also the input A"),
-    "gap --save-vector over B": (["gap", "a.npy", "b.npy", "--save-vector", "b.npy"], "--save-vector",
+    "gap -o over B": (["gap", "a.npy", "b.npy", "-o", "b.npy"], "-o",
                                  "is also the input B"),
     "match -o over A": (["match", "a.npy", "b.npy", "-o", "a.npy"], "-o", "is also the input A"),
     "match --plan over B": (["match", "a.npy", "b.npy", "-o", "m.npy", "--plan", "b.npy"], "--plan",
@@ -112,7 +112,7 @@ CASES = {
     "symlinked input": (["apply", "m.safetensors", "link.npy", "-o", "a.npy"], "-o", "is also the input X"),
     "symlinked output": (["apply", "m.safetensors", "a.npy", "-o", "link.npy"], "-o", "is also the input X"),
     "dir/../x": (["apply", "m.safetensors", "a.npy", "-o", "sub/../a.npy"], "-o", "is also the input X"),
-    "./x against x": (["gap", "./a.npy", "b.npy", "--save-vector", "a.npy"], "--save-vector", "the input A"),
+    "./x against x": (["gap", "./a.npy", "b.npy", "-o", "a.npy"], "-o", "the input A"),
 }
 
 
@@ -139,7 +139,7 @@ def test_distinct_outputs_still_work(cli, work):
     digest = snapshot(work)
     res = cli("apply", "m.safetensors", "a.npy", "-o", "mapped.npy")
     assert res.exit_code == 0 and np.load("mapped.npy").shape == (40, 6)
-    cli("gap", "a.npy", "b.npy", "--save-vector", "gap.npy", "--no-probe")
+    cli("gap", "a.npy", "b.npy", "-o", "gap.npy", "--no-probe")
     cli("match", "a.npy", "b.npy", "-o", "match.npy", "--plan", "plan.npy", "--no-rotate")
     cli("fit", "procrustes", "a.npy", "b.npy", "-o", "m2.safetensors", "--anchors", "idx.npy")
     cli("report", "a.npy", "b.npy", "--sections", "gap", "--bootstrap", "0", "--calibrate", "0",
