@@ -7,6 +7,9 @@ O(d²) memory whatever the number of rows.
 """
 from __future__ import annotations
 
+import functools
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -164,14 +167,39 @@ class StreamingMoments:
     Parameters
     ----------
     second : accumulate d×d second moments (``xx``, and ``yy``/``xy`` for two streams).
+    shift : one float64 vector per stream to sum around (default: the first block's means).
+        Accumulators given the same shift add up exactly (:meth:`merge`): how an engine
+        splits one pass over many workers (:func:`accumulate`).
     """
 
-    def __init__(self, *, second: bool = True):
+    def __init__(self, *, second: bool = True, shift: list[torch.Tensor] | None = None):
         self.second = second
         self.n = 0
-        self._shift: list[torch.Tensor] | None = None
-        self._s1: list[torch.Tensor] = []
+        self._shift: list[torch.Tensor] | None = None if shift is None else list(shift)
+        self._s1: list[torch.Tensor] = [] if shift is None else [torch.zeros_like(s) for s in self._shift]
         self._s2: dict[tuple[int, int], torch.Tensor] = {}
+
+    @property
+    def shift(self) -> list[torch.Tensor] | None:
+        return self._shift
+
+    def merge(self, other: "StreamingMoments") -> "StreamingMoments":
+        """Add the sums of ``other``, accumulated around the same shift (a partial pass)."""
+        if other.n == 0:
+            return self
+        if self.n == 0 and self._shift is None:
+            self._shift = other._shift
+            self._s1 = [torch.zeros_like(s) for s in other._shift]
+        if len(other._shift) != len(self._shift) or not all(
+                torch.equal(a, b.to(a.device)) for a, b in zip(self._shift, other._shift)):
+            raise ValueError("merge() needs accumulators summed around the same shift")
+        for i, s in enumerate(other._s1):
+            self._s1[i] += s.to(self._s1[i].device)
+        for key, s in other._s2.items():
+            s = s.to(self._s1[0].device)
+            self._s2[key] = self._s2[key] + s if key in self._s2 else s
+        self.n += other.n
+        return self
 
     def update(self, *blocks: torch.Tensor) -> "StreamingMoments":
         """Add row-aligned blocks (one per stream) of equal row count.
@@ -236,10 +264,115 @@ def stream_moments(*sources, backend: Backend, second: bool = True, transform=No
         raise InputError("sources must have the same number of rows")
     width = sum(int(s.shape[1]) for s in sources)
     rows = backend.block_rows(width, copies=3)
-    moments = StreamingMoments(second=second)
-    for lo in range(0, n, rows):
-        tensors = [backend.tensor(np.asarray(s[lo : lo + rows])) for s in sources]
-        if transform is not None:
-            tensors = [transform(t) for t in tensors]
-        moments.update(*tensors)
-    return moments
+    return accumulate(sources, functools.partial(StreamingMoments, second=second), backend, rows=rows,
+                      transform=transform)
+
+
+# --------------------------------------------------------------------------- engines
+# Every streamed statistic is a sum over row blocks kept by an *accumulator*: an object with
+# ``update(*blocks)`` (row-aligned tensors, one per source), ``merge(other)`` (add a partial
+# sum) and ``shift`` (what it sums around, or None), made by ``make(shift=...)``. The local
+# engine feeds it every block in turn; another engine (``latentlab.dask``) feeds copies of it
+# on workers, all around the shift of the first block, and merges them — the finishing
+# formulas never see the difference.
+_ENGINE: ContextVar = ContextVar("latentlab_engine", default=None)
+
+
+def current_engine():
+    """The engine :func:`accumulate` hands its passes to (None: this process, block by block)."""
+    return _ENGINE.get()
+
+
+@contextmanager
+def use_engine(engine):
+    """Run the streamed passes inside the ``with`` block on ``engine`` (None: locally)."""
+    token = _ENGINE.set(engine)
+    try:
+        yield engine
+    finally:
+        _ENGINE.reset(token)
+
+
+def accumulate(sources, make, backend: Backend, *, rows: int, transform=None, desc: str | None = None):
+    """One pass over row-aligned ``sources`` in blocks of ``rows`` rows into ``make()``'s accumulator,
+    on the current engine (:func:`use_engine`). ``transform`` maps each tensor block first."""
+    engine = _ENGINE.get()
+    if engine is not None:
+        return engine.accumulate(sources, make, backend, rows=rows, transform=transform, desc=desc)
+    return accumulate_rows(sources, make, backend, rows=rows, transform=transform, desc=desc)
+
+
+def accumulate_rows(sources, make, backend: Backend, *, rows: int, start: int = 0, stop: int | None = None,
+                    shift=None, transform=None, desc: str | None = None):
+    """The local pass (rows ``start:stop``) of :func:`accumulate`; engines run it on their workers."""
+    from .progress import progress
+
+    stop = len(sources[0]) if stop is None else stop
+    acc = make(shift=shift)
+    starts = range(start, stop, rows)
+    for lo in (progress(starts, desc=desc) if desc else starts):
+        tensors = [backend.tensor(np.asarray(s[lo : min(lo + rows, stop)])) for s in sources]
+        acc.update(*(tensors if transform is None else [transform(t) for t in tensors]))
+    return acc
+
+
+class Joint:
+    """Several accumulators fed the same blocks in one pass (``Joint.of(A, B)`` makes them)."""
+
+    def __init__(self, makers: tuple, *, shift=None):
+        shifts = shift if shift is not None else (None,) * len(makers)
+        self.parts = [m(shift=s) for m, s in zip(makers, shifts)]
+
+    @classmethod
+    def of(cls, *makers):
+        return functools.partial(cls, makers)
+
+    @property
+    def shift(self):
+        return tuple(p.shift for p in self.parts)
+
+    def update(self, *blocks) -> "Joint":
+        for p in self.parts:
+            p.update(*blocks)
+        return self
+
+    def merge(self, other: "Joint") -> "Joint":
+        for p, q in zip(self.parts, other.parts):
+            p.merge(q)
+        return self
+
+
+class UnitSums:
+    """Σ l2n(x_r) and Σ ‖l2n(x_r)‖² per stream, in float64 (centroid of unit rows, mean cosine)."""
+
+    def __init__(self, *, shift=None):
+        self.n, self.sums, self.sq = 0, [], []
+
+    shift = None
+
+    def update(self, *blocks: torch.Tensor) -> "UnitSums":
+        self.add_units(*(l2_normalize(b) for b in blocks))
+        return self
+
+    def add_units(self, *units: torch.Tensor) -> "UnitSums":
+        """Add rows that are already L2-normalised."""
+        units = [u.to(torch.float64) for u in units]
+        if not self.sums:
+            self.sums = [torch.zeros(u.shape[1], dtype=torch.float64, device=u.device) for u in units]
+            self.sq = [torch.zeros((), dtype=torch.float64, device=u.device) for u in units]
+        for i, u in enumerate(units):
+            self.sums[i] += u.sum(0)
+            self.sq[i] += (u * u).sum()
+        self.n += int(units[0].shape[0])
+        return self
+
+    def merge(self, other: "UnitSums") -> "UnitSums":
+        if not other.sums:
+            return self
+        if not self.sums:
+            self.sums, self.sq = [torch.zeros_like(s) for s in other.sums], [torch.zeros_like(s) for s in other.sq]
+        for i in range(len(other.sums)):
+            self.sums[i] += other.sums[i].to(self.sums[i].device)
+            self.sq[i] += other.sq[i].to(self.sq[i].device)
+        self.n += other.n
+        return self

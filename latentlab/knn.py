@@ -45,6 +45,11 @@ def topk_cosine(queries, gallery, k: int, *, backend: Backend, exclude_self: boo
     n_q, n_g = len(queries), len(gallery)
     if exclude_self and n_q != n_g:
         raise ValueError("exclude_self needs queries and gallery to be the same set")
+    from .compute import current_engine
+
+    if current_engine() is not None:  # query blocks on the engine's workers (latentlab.dask)
+        return current_engine().topk(queries, gallery, k, backend=backend, exclude_self=exclude_self,
+                                     normalize=normalize, block_rows=block_rows, gallery_chunk=gallery_chunk)
     dim = int(gallery.shape[1])
     block, chunk = backend.score_tiles(n_g, dim, min_chunk=1024, chunk=gallery_chunk)
     block = block_rows or block

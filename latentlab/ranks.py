@@ -81,6 +81,11 @@ def true_ranks(queries, gallery, truth=None, *, backend: Backend | None = None, 
     backend = backend or as_backend()
     n_q, n_g = len(queries), len(gallery)
     t = check_truth(truth, n_q, n_g)
+    from .compute import current_engine
+
+    if current_engine() is not None:  # query blocks on the engine's workers (latentlab.dask)
+        return current_engine().true_ranks(queries, gallery, t, backend=backend, normalize=normalize,
+                                           block_rows=block_rows, gallery_chunk=gallery_chunk)
     dim = int(gallery.shape[1])
     block, chunk = backend.score_tiles(n_g, dim, chunk=gallery_chunk)
     block = block_rows or block

@@ -11,12 +11,13 @@ of the L2-normalised rows (``PairStats.stream``) without a second pass.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..compute import Backend, l2_normalize, stream_moments
+from ..compute import Backend, StreamingMoments, l2_normalize, stream_moments
 
 
 @dataclass
@@ -170,13 +171,18 @@ class PairStats:
 
 
 def _stream_l2(X, Y, lx: bool, ly: bool, backend: Backend):
-    from ..compute import StreamingMoments
+    from ..compute import accumulate
 
-    n = len(X)
     rows = backend.block_rows(int(X.shape[1]) + int(Y.shape[1]), copies=3)
-    mom = StreamingMoments()
-    for lo in range(0, n, rows):
-        a = backend.tensor(X[lo : lo + rows])
-        b = backend.tensor(Y[lo : lo + rows])
-        mom.update(l2_normalize(a) if lx else a, l2_normalize(b) if ly else b)
-    return mom
+    return accumulate([X, Y], functools.partial(_SideL2Moments, (lx, ly)), backend, rows=rows)
+
+
+class _SideL2Moments(StreamingMoments):
+    """Moments of two streams, each L2-normalised row by row when its side asks for it."""
+
+    def __init__(self, sides: tuple[bool, bool], *, shift=None):
+        super().__init__(shift=shift)
+        self.sides = sides
+
+    def update(self, *blocks):
+        return super().update(*(l2_normalize(b) if s else b for b, s in zip(blocks, self.sides)))

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..compute import Backend, StreamingMoments, as_backend
+from ..compute import Backend, Joint, StreamingMoments, accumulate, as_backend
 from ..errors import DegenerateInput, InputError
 from ..io import as_embeddings, require_paired, require_rows
-from ..progress import progress
 from ..results import Estimate, ResultMixin
 from .. import stats
 from . import kernels
@@ -172,15 +171,10 @@ def _stream(embs, backend: Backend, debiased: bool):
     # Long blocks make each d × d product one efficient GEMM (a block and its centred copy
     # are held, ~2 × block_bytes; float64 copies too when debiased).
     rows = backend.block_rows(width, copies=1 if not debiased else 2)
-    mom = StreamingMoments()
-    ext = kernels.RowNormMoments() if debiased else None
-    n = embs[0].n
-    for lo in progress(range(0, n, rows), desc="CKA"):
-        blocks = [backend.tensor(e.rows(slice(lo, lo + rows))) for e in embs]
-        mom.update(*blocks)
-        if ext is not None:
-            ext.update(*blocks)
-    return mom, ext
+    # on the current engine (compute.use_engine): local blocks, or Dask workers' partial sums merged
+    make = Joint.of(StreamingMoments, kernels.RowNormMoments) if debiased else Joint.of(StreamingMoments)
+    acc = accumulate([e.data for e in embs], make, backend, rows=rows, desc="CKA")
+    return acc.parts[0], (acc.parts[1] if debiased else None)
 
 
 def _hsic_linear(mom: StreamingMoments, ext, i: int, j: int, debiased: bool) -> float:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..compute import Backend, as_backend, l2_normalize
+from ..compute import Backend, UnitSums, accumulate, as_backend, l2_normalize
 from ..errors import InputError
 from ..grid import parse_grid
 from ..io import as_embeddings, require_nonzero_rows, require_paired, require_same_dim
@@ -158,34 +158,76 @@ def gap(a, b, *, paired: bool | None = None, shift=None, top_k: int = 10,
 def _stream_stats(ea, eb, paired: bool, backend: Backend, groups: "_Groups | None" = None) -> dict:
     """One pass: Σ l2n(rows), Σ ‖l2n(row)‖² per set; pair distances and cosines if paired
     (and the same sums per bootstrap group when ``groups`` is given)."""
-    acc = {k: torch.zeros((), dtype=torch.float64, device=backend.device) for k in
-           ("pair_dist", "pair_cos", "sq_a", "sq_b")}
-    acc["sum_a"] = torch.zeros(ea.dim, dtype=torch.float64, device=backend.device)
-    acc["sum_b"] = torch.zeros(eb.dim, dtype=torch.float64, device=backend.device)
     rows = backend.block_rows(ea.dim, copies=6)
+    if groups is None:  # point estimates: on the current engine (compute.use_engine)
+        if paired:
+            sums = [accumulate([ea.data, eb.data], _GapSums, backend, rows=rows, desc="gap")]
+        else:
+            sums = [accumulate([e.data], _GapSums, backend, rows=rows, desc=f"gap {name}")
+                    for name, e in (("A", ea), ("B", eb))]
+        return _GapSums.as_stats(sums)
 
     def unit(data, lo):
         return l2_normalize(backend.tensor(data[lo : lo + rows]))
 
+    # the bootstrap keeps per-group sums, which need each block's row offset: a local pass
     if paired:
+        acc = _GapSums()
         for lo in progress(range(0, ea.n, rows), desc="gap"):
             xa, xb = unit(ea.data, lo), unit(eb.data, lo)
-            _add_set(acc, "a", xa)
-            _add_set(acc, "b", xb)
-            dist, cos = (xa - xb).norm(dim=1), (xa * xb).sum(dim=1)
-            acc["pair_dist"] += dist.sum(dtype=torch.float64)
-            acc["pair_cos"] += cos.sum(dtype=torch.float64)
-            if groups is not None:
-                groups.add("a", lo, xa, dist=dist, cos=cos)
-                groups.add("b", lo, xb)
-    else:
-        for name, emb in (("a", ea), ("b", eb)):
-            for lo in progress(range(0, emb.n, rows), desc=f"gap {name.upper()}"):
-                x = unit(emb.data, lo)
-                _add_set(acc, name, x)
-                if groups is not None:
-                    groups.add(name, lo, x)
-    return acc
+            dist, cos = acc.add_units(xa, xb)
+            groups.add("a", lo, xa, dist=dist, cos=cos)
+            groups.add("b", lo, xb)
+        return _GapSums.as_stats([acc])
+    sums = []
+    for name, emb in (("a", ea), ("b", eb)):
+        sums.append(_GapSums())
+        for lo in progress(range(0, emb.n, rows), desc=f"gap {name.upper()}"):
+            x = unit(emb.data, lo)
+            sums[-1].add_units(x)
+            groups.add(name, lo, x)
+    return _GapSums.as_stats(sums)
+
+
+class _GapSums(UnitSums):
+    """Σ l2n(row) and Σ ‖l2n(row)‖² per set, and for a pair of streams Σ ‖â_r − b̂_r‖ and
+    Σ cos(a_r, b_r): every sum the gap statistics are finished from (an engine accumulator)."""
+
+    def __init__(self, *, shift=None):
+        super().__init__()
+        self.pair_dist = self.pair_cos = None
+
+    def add_units(self, *units: torch.Tensor):
+        super().add_units(*units)
+        if len(units) != 2:
+            return None
+        xa, xb = units
+        dist, cos = (xa - xb).norm(dim=1), (xa * xb).sum(dim=1)
+        if self.pair_dist is None:
+            self.pair_dist = self.pair_cos = torch.zeros((), dtype=torch.float64, device=xa.device)
+        self.pair_dist = self.pair_dist + dist.sum(dtype=torch.float64)
+        self.pair_cos = self.pair_cos + cos.sum(dtype=torch.float64)
+        return dist, cos
+
+    def merge(self, other: "_GapSums") -> "_GapSums":
+        super().merge(other)
+        if other.pair_dist is not None:
+            if self.pair_dist is None:
+                self.pair_dist = self.pair_cos = torch.zeros((), dtype=torch.float64)
+            dev = self.pair_dist.device
+            self.pair_dist = self.pair_dist + other.pair_dist.to(dev)
+            self.pair_cos = self.pair_cos + other.pair_cos.to(dev)
+        return self
+
+    @staticmethod
+    def as_stats(sums: list) -> dict:
+        """The sums by name: one paired accumulator (two streams), or one per set."""
+        if len(sums) == 1:
+            acc = sums[0]
+            return {"sum_a": acc.sums[0], "sum_b": acc.sums[1], "sq_a": acc.sq[0], "sq_b": acc.sq[1],
+                    "pair_dist": acc.pair_dist, "pair_cos": acc.pair_cos}
+        a, b = sums
+        return {"sum_a": a.sums[0], "sum_b": b.sums[0], "sq_a": a.sq[0], "sq_b": b.sq[0]}
 
 
 class _Groups:
@@ -251,11 +293,6 @@ class _Groups:
             out["pair_distance"] = make_estimate(pair_distance, reps["pair_distance"], level, scheme)
             out["pair_cosine"] = make_estimate(pair_cosine, reps["pair_cosine"], level, scheme)
         return out
-
-
-def _add_set(acc: dict, name: str, x: torch.Tensor) -> None:
-    acc[f"sum_{name}"] += x.sum(dim=0, dtype=torch.float64)
-    acc[f"sq_{name}"] += (x * x).sum(dtype=torch.float64)
 
 
 def _mean_offdiag_cosine(total: torch.Tensor, sq: torch.Tensor, n: int) -> float:

@@ -25,20 +25,43 @@ class RowNormMoments:
     sums kept here plus the centred cross-product C_ij, which the caller supplies.
     """
 
-    def __init__(self):
+    def __init__(self, *, shift: list[torch.Tensor] | None = None):
         self.n = 0
         self.shift: list[torch.Tensor] | None = None
         self.s1: list[torch.Tensor] = []
         self.sa: list[torch.Tensor] = []
         self.saa: dict[tuple[int, int], torch.Tensor] = {}
         self.sac: dict[tuple[int, int], torch.Tensor] = {}
+        if shift is not None:  # a given shift (an engine's partial pass): sums that add up exactly
+            self._start(list(shift))
+
+    def _start(self, shift: list[torch.Tensor]) -> None:
+        self.shift = shift
+        self.s1 = [torch.zeros_like(s) for s in shift]
+        self.sa = [torch.zeros((), dtype=torch.float64, device=s.device) for s in shift]
+
+    def merge(self, other: "RowNormMoments") -> "RowNormMoments":
+        """Add the sums of ``other``, accumulated around the same shift."""
+        if other.n == 0:
+            return self
+        if self.shift is None:
+            self._start(other.shift)
+        if not all(torch.equal(a, b.to(a.device)) for a, b in zip(self.shift, other.shift)):
+            raise ValueError("merge() needs accumulators summed around the same shift")
+        dev = self.s1[0].device
+        for i in range(len(self.s1)):
+            self.s1[i] += other.s1[i].to(dev)
+            self.sa[i] += other.sa[i].to(dev)
+        for mine, theirs in ((self.saa, other.saa), (self.sac, other.sac)):
+            for key, v in theirs.items():
+                mine[key] = mine[key] + v.to(dev) if key in mine else v.to(dev)
+        self.n += other.n
+        return self
 
     def update(self, *blocks: torch.Tensor) -> "RowNormMoments":
         blocks = [b.to(torch.float64) for b in blocks]
         if self.shift is None:
-            self.shift = [b.mean(0) for b in blocks]
-            self.s1 = [torch.zeros_like(s) for s in self.shift]
-            self.sa = [torch.zeros((), dtype=torch.float64, device=s.device) for s in self.shift]
+            self._start([b.mean(0) for b in blocks])
         cs = [b - s for b, s in zip(blocks, self.shift)]
         sq = [(c * c).sum(1) for c in cs]
         k = len(cs)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..compute import StreamingMoments, as_backend, l2_normalize
+from ..compute import Joint, StreamingMoments, UnitSums, accumulate, as_backend, l2_normalize
 from ..errors import DegenerateInput
 from ..io import as_embeddings, require_rows
 from ..progress import progress
@@ -102,16 +102,11 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
     require_rows(ea, 2, "spectrum")
     top = check_positive(top, "--top", integer=True, allow_none=False)
     bootstrap = check_positive(bootstrap, "--bootstrap", integer=True)
-    mom = StreamingMoments()
-    unit_sum = torch.zeros(ea.dim, dtype=torch.float64, device=backend.device)
-    unit_sq = 0.0
     rows = backend.block_rows(ea.dim, copies=4)
-    for lo in progress(range(0, ea.n, rows), desc="spectrum"):
-        x = backend.tensor(ea.rows(slice(lo, lo + rows)))
-        mom.update(x)
-        u = l2_normalize(x).to(torch.float64)
-        unit_sum += u.sum(0)
-        unit_sq += float((u * u).sum())
+    # one pass on the current engine (compute.use_engine): covariance moments and unit-row sums
+    mom, units = accumulate([ea.data], Joint.of(StreamingMoments, UnitSums), backend, rows=rows,
+                            desc="spectrum").parts
+    unit_sum, unit_sq = units.sums[0], float(units.sq[0])
     cov = mom.covariance().cpu().numpy()
     try:
         require_variance(float(np.trace(cov)), ea, "the spectrum")

@@ -5,6 +5,7 @@ import click
 
 from ..errors import InputError
 from ..io.outputs import check_outputs
+from .engine_opts import engine_options
 from .main import cli, common_options
 from .render import emit_json, table
 
@@ -84,6 +85,7 @@ def _parse_alpha(value):
 @click.option("--standardize/--no-standardize", default=None,
               help="Standard-scale with anchor std, ddof 1 (default: lst only).")
 @common_options
+@engine_options
 def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, labels, alpha, alpha_cv, rank,
             components, reg, scale, solver, iters, gw_rows, l2, center, standardize, opts):
     """Fit a stitching map METHOD from SRC rows to TGT rows and save it.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from .engine_opts import engine_options
 from .main import cli, common_options
 from .render import calibration_cells, emit_json, fmt, table
 
@@ -89,6 +90,7 @@ def uniformity_cmd(a, b, t, alpha, sample, bootstrap, opts):
 @click.option("--permutations", type=click.IntRange(1), metavar="N", help=PERM_HELP)
 @calibration_options
 @common_options
+@engine_options
 def cka_cmd(a, b, kernel, sigma_frac, debiased, max_n, sample, bootstrap, permutations, calibrate, alpha, opts):
     """Centred kernel alignment of row-paired A and B (Kornblith et al. 2019).
 
@@ -177,6 +179,7 @@ def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, calibrate, alp
 @click.option("--hubness/--no-hubness", default=True, show_default=True, help="Compute the k-NN graph for hubness.")
 @click.option("--bootstrap", type=click.IntRange(1), metavar="N", help=BOOT_HELP)
 @common_options
+@engine_options
 def spectrum_cmd(a, top, k, hubness, bootstrap, opts):
     """Spectrum of A: effective rank, participation ratio, explained variance, anisotropy, hubness.
 

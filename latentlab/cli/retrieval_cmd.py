@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import InputError
+from .engine_opts import engine_options
 from .main import cli, common_options
 from .render import emit_json, fmt, table
 
@@ -50,6 +51,7 @@ def read_truth(spec: str):
               help="Grid over a fix parameter (r, r_gallery, r_query, pool_rate, k, beta, beta_gallery); "
                    "repeat for a product grid. The best point (R@1, then MRR) is marked.")
 @common_options
+@engine_options
 def retrieval_cmd(queries, gallery, truth, both, fix, bank_gallery, bank_queries, r_gallery, r_query,
                   pool_rate, k, beta, beta_gallery, sweeps, opts):
     """Cross-modal retrieval of QUERIES against GALLERY (same dimension).

@@ -6,6 +6,7 @@ import click
 from ..analyze import registry
 from ..errors import InputError
 from .analyze_cmd import BOOT_HELP, PERM_HELP, calibration_options
+from .engine_opts import engine_options
 from .main import cli, common_options
 from .render import emit_json, fmt, table
 
@@ -125,6 +126,7 @@ def similarity_cmd(a, b, metrics, list_, sample, k, rsa_method, rdm, whiten, sig
 @click.option("--bootstrap", type=click.IntRange(1), metavar="N", help=BOOT_HELP + " Per cell.")
 @calibration_options
 @common_options
+@engine_options
 def cka_matrix_cmd(files, row_files, col_files, metric, kernel, debiased, max_n, k, rsa_method, rdm, whiten,
                    sigma_frac, variance, bootstrap, calibrate, alpha, opts):
     """CKA (or any paired measure) between every pair of FILES, or every --rows × --cols layer.

@@ -1,0 +1,263 @@
+"""The Dask engine: latentlab's accumulators mapped over ``dask.array`` row blocks.
+
+See the package docstring. Why this shape:
+
+* one partial accumulator per row range, all summed around the shift of the first block
+  (read on the client), so partial sums add up exactly (``merge``) — the finishing formulas
+  (CKA, spectrum, gap, the fits' normal equations) are the local ones, untouched;
+* the partials are merged pairwise in a fixed tree, so a run is deterministic whatever the
+  order in which workers finish;
+* a cluster that loses a worker while a pass runs is an error naming it: the result is
+  abandoned before anything is written (the CLI writes outputs only after the computation).
+"""
+from __future__ import annotations
+
+import math
+import socket
+import time
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from ..compute import accumulate_rows, use_engine
+from ..errors import InputError
+
+INSTALL = "pip install 'latentlab[dask]'"
+#: Seconds to wait for a scheduler before giving up (an unreachable address fails fast).
+CONNECT_TIMEOUT = 5.0
+#: Seconds between checks that the workers a pass started with are still there.
+WATCH_INTERVAL = 0.2
+
+
+def require_dask():
+    """Import dask.array and distributed, or say how to install them (InputError naming ``engine``)."""
+    try:
+        import dask
+        import dask.array as da
+        import distributed
+    except ImportError as exc:
+        raise InputError(f"engine dask: needs the optional dependencies dask[array] and distributed "
+                         f"({exc.name or 'dask'} is not installed): {INSTALL}") from None
+    return dask, da, distributed
+
+
+def engine(scheduler: str | None = None, **kwargs) -> "DaskEngine":
+    """``with latentlab.dask.engine("tcp://host:8786"): …`` — shorthand for :class:`DaskEngine`."""
+    return DaskEngine(scheduler, **kwargs)
+
+
+class DaskEngine:
+    """Runs :func:`latentlab.compute.accumulate` passes and top-k / rank scans on a Dask cluster.
+
+    Parameters
+    ----------
+    scheduler : address of a running scheduler (``tcp://host:8786`` or ``host:8786``);
+        ``None`` starts a local cluster for the duration of the ``with`` block.
+    client : an existing ``distributed.Client`` to use instead (not closed on exit).
+    connect_timeout : seconds to wait for the scheduler.
+    range_rows : rows per task (default: a shard per task for shard folders, otherwise the
+        rows split into about four ranges per worker, at least one local block each).
+    """
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, *, client=None, connect_timeout: float = CONNECT_TIMEOUT,
+                 range_rows: int | None = None):
+        self.scheduler, self.client = scheduler, client
+        self.connect_timeout, self.range_rows = float(connect_timeout), range_rows
+        self._own_client = self._cluster = self._context = None
+
+    # ------------------------------------------------------------------ connection
+    @property
+    def address(self) -> str:
+        if self.client is not None:
+            return self.client.scheduler.address
+        return self.scheduler or "a local cluster"
+
+    def __enter__(self) -> "DaskEngine":
+        self.connect()
+        self._context = use_engine(self)
+        self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._context is not None:
+            self._context.__exit__(*exc)
+            self._context = None
+        self.close()
+
+    def connect(self) -> None:
+        if self.client is not None:
+            return
+        _, _, distributed = require_dask()
+        if self.scheduler is None:
+            self._cluster = distributed.LocalCluster(processes=False, dashboard_address=":0")
+            self.client = self._own_client = distributed.Client(self._cluster)
+            return
+        _probe(self.scheduler, self.connect_timeout)
+        try:
+            self.client = self._own_client = distributed.Client(self.scheduler, timeout=self.connect_timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(f"scheduler {self.scheduler}: cannot connect ({_reason(exc)}); check the address "
+                             f"and that the scheduler is running") from None
+
+    def close(self) -> None:
+        if self._own_client is not None:
+            self._own_client.close()
+            self.client = self._own_client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    # ------------------------------------------------------------------ accumulations
+    def accumulate(self, sources, make, backend, *, rows: int, transform=None, desc: str | None = None):
+        """The pass of :func:`latentlab.compute.accumulate`, one task per row range, merged in a tree."""
+        dask, da, _ = require_dask()
+        n = len(sources[0])
+        # the local pass sums around its first block's means: so does every partial here
+        first = [backend.tensor(np.asarray(s[0 : min(rows, n)])) for s in sources]
+        shift = make().update(*(first if transform is None else [transform(t) for t in first])).shift
+        ranges = self._ranges(sources, n, rows)
+        arrays = [_as_dask_array(dask, da, s, ranges) for s in sources]
+        blocks = [a.to_delayed().ravel() for a in arrays]
+        parts = [dask.delayed(_partial, pure=True)(make, shift, backend, rows, transform, *[b[i] for b in blocks])
+                 for i in range(len(ranges))]
+        while len(parts) > 1:  # a fixed pairing: the same sums in the same order on every run
+            parts = [dask.delayed(_merge, pure=True)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+                     for i in range(0, len(parts), 2)]
+        return self._run(parts[0])
+
+    def _ranges(self, sources, n: int, rows: int) -> list[tuple[int, int]]:
+        if self.range_rows:
+            step = int(self.range_rows)
+        else:
+            bounds = getattr(sources[0], "bounds", None)  # ShardRows: one task per shard
+            if bounds is not None and len(sources) == 1 and len(bounds) > 2:
+                return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+            step = max(rows, math.ceil(n / (4 * max(self._n_workers(), 1))))
+        return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+    def _n_workers(self) -> int:
+        return len(self._workers())
+
+    def _workers(self) -> set:
+        """The workers' addresses, asked of the scheduler now (``scheduler_info`` is a cached copy)."""
+        return set(self.client.nthreads())
+
+    # ------------------------------------------------------------------ query scans
+    def topk(self, queries, gallery, k: int, *, exclude_self: bool = False, **kwargs):
+        """:func:`latentlab.knn.topk_cosine` with query blocks on the workers."""
+        parts = self._map_queries(_topk_block, queries, gallery, (), dict(kwargs, k=k, exclude_self=exclude_self))
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def true_ranks(self, queries, gallery, truth, **kwargs) -> np.ndarray:
+        """:func:`latentlab.ranks.true_ranks` with query blocks on the workers."""
+        return np.concatenate(self._map_queries(_ranks_block, queries, gallery, (truth,), kwargs))
+
+    def _map_queries(self, func, queries, gallery, per_query: tuple, kwargs: dict) -> list:
+        dask, _, _ = require_dask()
+        n = len(queries)
+        step = int(self.range_rows) if self.range_rows else max(256, math.ceil(n / (2 * max(self._n_workers(), 1))))
+        q, g = (dask.delayed(x, pure=False, traverse=False) for x in (queries, gallery))
+        tasks = [dask.delayed(_query_range, pure=True)(func, q, g, lo, min(lo + step, n),
+                                                       tuple(np.asarray(p)[lo : lo + step] for p in per_query), kwargs)
+                 for lo in range(0, n, step)]
+        return list(self._run(dask.delayed(list)(tasks)))
+
+    # ------------------------------------------------------------------ running
+    def _run(self, graph):
+        """Compute ``graph``; a lost worker or scheduler is an InputError naming its address."""
+        _, _, distributed = require_dask()
+        try:
+            start = self._workers()
+            future = self.client.compute(graph)
+            while True:
+                try:
+                    return future.result(timeout=WATCH_INTERVAL)
+                except (distributed.TimeoutError, TimeoutError):
+                    pass
+                gone = start - self._workers()
+                if gone:
+                    future.cancel()
+                    raise InputError(f"scheduler {self.address}: worker {sorted(gone)[0]} left the cluster "
+                                     f"during the run; nothing was written, run it again")
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - KilledWorker, CommClosedError, OSError, cancelled futures…
+            if type(exc).__module__.startswith("latentlab"):
+                raise
+            raise InputError(f"scheduler {self.address}: the run failed ({type(exc).__name__}: {_reason(exc)}); "
+                             f"nothing was written") from exc
+
+
+# ---------------------------------------------------------------------- worker-side tasks
+def _read_rows(source, lo: int, hi: int) -> np.ndarray:
+    return np.asarray(source[lo:hi])
+
+
+def _as_dask_array(dask, da, source, ranges):
+    """``source`` as a dask array chunked by ``ranges``, each chunk read on a worker."""
+    src = dask.delayed(source, pure=False, traverse=False)
+    width, dtype = int(source.shape[1]), np.dtype(source.dtype)
+    chunks = [da.from_delayed(dask.delayed(_read_rows, pure=True)(src, lo, hi), shape=(hi - lo, width), dtype=dtype)
+              for lo, hi in ranges]
+    return da.concatenate(chunks, axis=0) if len(chunks) > 1 else chunks[0]
+
+
+def _partial(make, shift, backend, rows, transform, *blocks):
+    with use_engine(None):  # the worker's own pass is local
+        return accumulate_rows(list(blocks), make, backend, rows=rows, shift=shift, transform=transform)
+
+
+def _merge(a, b):
+    return a.merge(b)
+
+
+def _query_range(func, queries, gallery, lo: int, hi: int, per_query: tuple, kwargs: dict):
+    with use_engine(None):
+        return func(np.asarray(queries[lo:hi]), gallery, lo, *per_query, **kwargs)
+
+
+def _topk_block(q, gallery, lo: int, *, k: int, exclude_self: bool, **kwargs):
+    from ..knn import topk_cosine
+
+    if not exclude_self:
+        return topk_cosine(q, gallery, k, **kwargs)
+    # one more neighbour, then drop the query's own row (the last one when it is not listed)
+    values, index = topk_cosine(q, gallery, min(k + 1, len(gallery)), **kwargs)
+    own = index == (lo + np.arange(len(q)))[:, None]
+    keep = ~own
+    keep[~own.any(1), -1] = False
+    return (values[keep].reshape(len(q), -1)[:, :k], index[keep].reshape(len(q), -1)[:, :k])
+
+
+def _ranks_block(q, gallery, lo: int, truth, **kwargs):
+    from ..ranks import true_ranks
+
+    return true_ranks(q, gallery, truth, **kwargs)
+
+
+# ---------------------------------------------------------------------- connection helpers
+def _probe(address: str, timeout: float) -> None:
+    """Fail in well under ``timeout`` when nothing listens at a TCP address."""
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls"):
+        return  # inproc:// and other transports: let distributed decide
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        port = None
+    if not host or port is None:
+        raise InputError(f"scheduler {address}: not an address (expected tcp://HOST:PORT)")
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.create_connection((host, port), timeout=max(0.1, deadline - time.monotonic())):
+            pass
+    except OSError as exc:
+        raise InputError(f"scheduler {address}: cannot connect ({_reason(exc)}); check the address and that "
+                         f"the scheduler is running") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).strip().splitlines()
+    return text[0] if text else type(exc).__name__
