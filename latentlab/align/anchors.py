@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..compute import Backend
 from ..errors import InputError
 from ..io import integer_indices
 
@@ -81,8 +82,10 @@ def _fps(Z: np.ndarray, k: int, rng) -> np.ndarray:
     return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
-def _block_sq(Z: np.ndarray, C: np.ndarray, block: int = 8192):
-    """Nearest centre and its squared distance for every row, in row blocks."""
+def _block_sq(Z: np.ndarray, C: np.ndarray, block: int | None = None):
+    """Nearest centre and its squared distance for every row, in row blocks (host memory:
+    anchor selection runs on the CPU before any fit, so its blocks follow the CPU budget)."""
+    block = block or Backend.make("cpu", "float64").block_rows(Z.shape[1] + len(C), copies=2)
     cn = np.sum(C * C, axis=1)
     lab = np.empty(len(Z), dtype=np.int64)
     dmin = np.empty(len(Z))

@@ -129,7 +129,7 @@ def gw_coupling(X: torch.Tensor, Y: torch.Tensor, *, tlb_start: bool = True) -> 
     return ot.gromov.gromov_wasserstein(C1, C2, p, q, "square_loss", G0=G0, max_iter=200)
 
 
-def tlb_coupling(C1: torch.Tensor, C2: torch.Tensor, block: int = 256) -> torch.Tensor:
+def tlb_coupling(C1: torch.Tensor, C2: torch.Tensor, block: int | None = None) -> torch.Tensor:
     """Exact OT coupling for the cost ``W1(profile_i, profile_j)`` between the sorted distance
     profiles of row i (of C1) and row j (of C2): the inner problem of Mémoli's third lower
     bound, rotation- and permutation-invariant. Equal set sizes (uniform weights)."""
@@ -138,6 +138,7 @@ def tlb_coupling(C1: torch.Tensor, C2: torch.Tensor, block: int = 256) -> torch.
     q1 = torch.sort(C1.clamp_min(0).sqrt(), dim=1).values
     q2 = torch.sort(C2.clamp_min(0).sqrt(), dim=1).values
     cost = torch.empty((s, s), dtype=C1.dtype, device=C1.device)
+    block = block or Backend.make(C1.device, C1.dtype).block_rows(s, copies=2)
     for lo in range(0, s, block):  # chunked: the s × s × s difference tensor is never formed
         cost[lo : lo + block] = torch.cdist(q1[lo : lo + block], q2, p=1) / s
     w = torch.full((s,), 1.0 / s, dtype=C1.dtype, device=C1.device)
