@@ -266,7 +266,7 @@ class Aligner(BaseEstimator, TransformerMixin):
 
     def save(self, path) -> Path:
         """Write the fitted aligner to a ``.safetensors`` artifact (atomic, no pickle)."""
-        from safetensors.numpy import save_file
+        from safetensors.numpy import save as serialise
 
         from ..results import to_jsonable
 
@@ -281,8 +281,11 @@ class Aligner(BaseEstimator, TransformerMixin):
         if self.anchor_indices_ is not None:
             tensors["anchor_indices"] = np.ascontiguousarray(self.anchor_indices_.astype(np.int64))
         meta = {"format": FORMAT, "latentlab": json.dumps(to_jsonable(self.metadata()), allow_nan=False)}
-        with atomic_output(target) as tmp:
-            save_file(tensors, str(tmp), metadata=meta)
+        # serialised to bytes and written through our own temporary name: safetensors' save_file
+        # makes a temporary of its own, which a SIGKILL would leave beside the map for good
+        data = serialise(tensors, metadata=meta)
+        with atomic_output(target) as tmp, open(tmp, "wb") as fh:
+            fh.write(data)
         return target
 
     @classmethod

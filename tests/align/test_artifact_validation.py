@@ -147,17 +147,20 @@ def test_cli_apply_refuses_corrupt_map(maps, tmp_path, cli, edit):
 
 
 def test_save_is_atomic(maps, tmp_path, monkeypatch):
-    """A failing write leaves neither the target nor a temporary file behind."""
-    import safetensors.numpy
+    """A write failing at the rename leaves neither the target nor a temporary file behind."""
+    import latentlab.io.writers as writers
 
     _, files = maps
     al = load_aligner(files["ridge"])
+    seen = []
 
-    def boom(tensors, filename, metadata=None):
-        Path(filename).write_bytes(b"partial")
+    def boom(src, dst):
+        seen.append((Path(src).name, Path(src).stat().st_size))  # the whole map was in our temporary
         raise OSError("disk full")
 
-    monkeypatch.setattr(safetensors.numpy, "save_file", boom)
+    monkeypatch.setattr(writers.os, "replace", boom)
     with pytest.raises(OSError):
         al.save(tmp_path / "m.safetensors")
+    monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+    assert len(seen) == 1 and seen[0][0].startswith(".m.") and seen[0][1] == files["ridge"].stat().st_size
