@@ -27,7 +27,7 @@ def ops(n: int):
         ("linear CKA --bootstrap 200", lambda d: latentlab.cka(x, y, bootstrap=200, device=d).cka.ci_low),
         ("linear CKA --calibrate 200", lambda d: latentlab.cka(x, y, calibrate=200, device=d).calibration.tau),
         ("spectrum --bootstrap 100", lambda d: latentlab.spectrum(x, bootstrap=100, device=d).effective_rank.value),
-        ("overlap", lambda d: latentlab.overlap(x, y, device=d).procrustes_distance),
+        ("overlap", lambda d: latentlab.overlap(x, y, device=d).procrustes_angle_rad),
         ("uniformity (exact)", lambda d: latentlab.uniformity(x, device=d).uniformity),
         ("gap --bootstrap 200", lambda d: latentlab.gap(x, y, bootstrap=200, separability=False,
                                                         device=d).centroid_distance.value),

@@ -26,7 +26,7 @@ import torch
 from ..compute import Backend, Joint, StreamingMoments, accumulate, as_backend
 from ..errors import DegenerateInput, InputError
 from ..io import as_embeddings, require_paired, require_rows
-from ..results import Estimate, ResultMixin
+from ..results import Estimate, ResultMixin, estimate
 from .. import stats
 from . import kernels
 from .prep import SIMILARITY, Prepared, check_positive, load, pair, require_variance
@@ -38,7 +38,7 @@ KERNELS = ("linear", "rbf")
 class CKAResult(ResultMixin):
     """CKA of two row-paired representations; a similarity in [0, 1]."""
 
-    cka: float | Estimate | None
+    cka: Estimate | None
     kernel: str
     debiased: bool
     n: int
@@ -79,8 +79,8 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
 
     Returns
     -------
-    CKAResult; ``cka`` is an :class:`~latentlab.results.Estimate` when ``bootstrap`` is given,
-    and ``None`` (the reason in ``notes``) when an input is constant.
+    CKAResult; ``cka`` is always an :class:`~latentlab.results.Estimate` (its interval set when
+    ``bootstrap`` is given), and ``None`` (the reason in ``notes``) when an input is constant.
     """
     if kernel not in KERNELS:
         raise InputError(f"kernel {kernel!r}: expected one of {', '.join(KERNELS)}")
@@ -141,7 +141,7 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
             p_value, perm_scheme = perm.p_value, perm.method
         if calibrate:
             calibration = stats.calibrate(prep, ea.n, calibrate, alpha=alpha, seed=seed)
-    return CKAResult(cka=est, kernel=kernel, debiased=debiased, n=ea.n, dim_a=ea.dim, dim_b=eb.dim,
+    return CKAResult(cka=estimate(est), kernel=kernel, debiased=debiased, n=ea.n, dim_a=ea.dim, dim_b=eb.dim,
                      sigma_frac=sigma_frac if kernel == "rbf" else None, p_value=p_value,
                      n_permutations=permutations, calibration=calibration, bootstrap=boot_scheme,
                      permutation=perm_scheme, notes=notes)

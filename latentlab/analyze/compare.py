@@ -19,7 +19,7 @@ import torch
 from ..compute import as_backend
 from ..errors import InputError
 from ..io import require_nonzero_rows
-from ..results import Estimate, ResultMixin
+from ..results import Estimate, ResultMixin, estimate
 from .. import stats
 from . import registry
 from .prep import check_positive, load, pair
@@ -32,7 +32,7 @@ class SimilarityScore(ResultMixin):
     """One measure of A against B: its value, what chance gives, and what it is invariant to."""
 
     metric: str
-    value: float | Estimate | None
+    value: Estimate | None
     direction: str
     range: list[float]
     invariances: list[str]
@@ -156,7 +156,7 @@ def similarity(a, b, metrics=DEFAULT_METRICS, *, params: dict | None = None, k: 
             if bootstrap:
                 value = interval(m, x, y, p, prep.value, bootstrap, seed=seed, level=level, backend=backend)
                 scheme = value.method
-        scores.append(SimilarityScore(value=value, calibration=cal, p_value=pv, bootstrap=scheme, notes=notes, **base))
+        scores.append(SimilarityScore(value=estimate(value), calibration=cal, p_value=pv, bootstrap=scheme, notes=notes, **base))
     return SimilarityResult(n=n, dim_a=ea.dim, dim_b=eb.dim, scores=scores, notes=notes_all)
 
 

@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..grid import parse_grid
 from ..io import as_embeddings, require_nonzero_rows, require_paired, require_same_dim
 from ..progress import progress
-from ..results import ResultMixin, to_jsonable
+from ..results import Estimate, ResultMixin, estimate, to_jsonable
 from .probe import linear_separability
 
 #: The floor the authors' code puts under d_m in the relative modality gap.
@@ -42,9 +42,9 @@ class ShiftPoint(ResultMixin):
 class GapResult(ResultMixin):
     """The modality-gap report. Distances: 0 means no gap; larger means a wider gap."""
 
-    centroid_distance: float
-    pair_distance: float | None
-    pair_cosine: float | None
+    centroid_distance: Estimate
+    pair_distance: Estimate | None
+    pair_cosine: Estimate | None
     relative_gap: float | None
     linear_separability: float | None
     top_dimensions: list[dict]
@@ -148,7 +148,7 @@ def gap(a, b, *, paired: bool | None = None, shift=None, top_k: int = 10,
         centroid = est["centroid_distance"]
         pair_distance, pair_cosine = est.get("pair_distance", pair_distance), est.get("pair_cosine", pair_cosine)
     return GapResult(
-        centroid_distance=centroid, pair_distance=pair_distance, pair_cosine=pair_cosine,
+        centroid_distance=estimate(centroid), pair_distance=estimate(pair_distance), pair_cosine=estimate(pair_cosine),
         relative_gap=relative, linear_separability=sep, top_dimensions=top,
         top_dimensions_share=share, n_a=ea.n, n_b=eb.n, dim=ea.dim, paired=bool(paired),
         shift=shift_points, notes=notes, gap_vector=delta.cpu().numpy(),

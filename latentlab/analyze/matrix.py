@@ -19,7 +19,7 @@ import torch
 from ..compute import as_backend
 from ..errors import InputError
 from ..io import as_embeddings, require_paired, require_rows
-from ..results import ResultMixin
+from ..results import Estimate, ResultMixin, estimate
 from .. import stats
 from . import registry
 from .cka import KERNELS, _check_rbf_variance, _hsic_linear, _ratio, _stream, rbf_cka
@@ -37,6 +37,17 @@ class CKAMatrix(ResultMixin):
     n: int
     kind: str = SIMILARITY
     notes: list[str] = field(default_factory=list)
+
+    def as_similarity_matrix(self) -> "SimilarityMatrix":
+        """The same numbers as a :class:`SimilarityMatrix`, so that a CKA matrix has one JSON
+        shape whether it was streamed (this fast path) or computed cell by cell."""
+        name = "rbf_cka" if self.kernel == "rbf" else ("debiased_cka" if self.debiased else "linear_cka")
+        measure = registry.get(name)
+        params = {**measure.params, **({"debiased": self.debiased} if "debiased" in measure.params else {})}
+        cells = [[estimate(v) for v in row] for row in self.matrix]
+        return SimilarityMatrix(metric=name, direction=measure.direction, row_labels=list(self.labels),
+                                col_labels=list(self.labels), matrix=cells, n=self.n, params=params,
+                                symmetric=True, notes=list(self.notes))
 
 
 
@@ -88,7 +99,8 @@ class SimilarityMatrix(ResultMixin):
     direction: str
     row_labels: list[str]
     col_labels: list[str]
-    matrix: list[list]
+    #: cells are Estimates (an interval each with ``bootstrap``), None where degenerate
+    matrix: list[list[Estimate | None]]
     n: int
     params: dict
     calibrated: list[list] | None = None
@@ -154,9 +166,10 @@ def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: di
                 mat[j][i] = value
     calibrated, aggregate, scheme = None, {}, None
     if bootstrap:
-        scheme = next((v.method for row in mat for v in row if hasattr(v, "method")), None)
+        scheme = next((v.method for row in mat for v in row if isinstance(v, Estimate) and v.interval), None)
     if calibrate:
         calibrated, aggregate = _calibrate(preps, measure, r_embs[0].n, calibrate, alpha, seed, symmetric)
+    mat = [[estimate(v) for v in row] for row in mat]
     return SimilarityMatrix(metric=measure.name, direction=measure.direction, row_labels=rl, col_labels=cl,
                             matrix=mat, n=r_embs[0].n, params={**measure.params, **p}, calibrated=calibrated,
                             aggregate=aggregate, bootstrap=scheme, symmetric=symmetric, notes=notes)

@@ -1,8 +1,9 @@
 """`latentlab overlap`: how much two embedding sets share, each score beside its chance value.
 
-Principal angles between the top-r PCA subspaces (``overlap`` = mean cos², ``grassmann_distance``)
-for any two sets of equal width; for row-paired sets also SVCCA, PWCCA, the angular Procrustes
-distance and mutual k-NN. The linear algebra lives in :mod:`latentlab.analyze.subspace`.
+Principal angles between the top-r PCA subspaces (``overlap`` = mean cos²,
+``grassmann_distance_rad``) for any two sets of equal width; for row-paired sets also SVCCA,
+PWCCA, the angular Procrustes distance (``procrustes_angle_rad``) and mutual k-NN. Every angle
+is in radians, and its key says so. The linear algebra lives in :mod:`latentlab.analyze.subspace`.
 
 Chance, not only the score:
 
@@ -28,7 +29,7 @@ import torch
 from ..compute import as_backend, stream_moments
 from ..errors import DegenerateInput, InputError
 from ..io import as_embeddings, require_nonzero_rows, require_rows
-from ..results import Estimate, ResultMixin
+from ..results import Estimate, ResultMixin, estimate, interval_methods
 from .. import stats
 from . import neighbors, registry, shape
 from .compare import interval
@@ -41,15 +42,15 @@ from .subspace import (cca_degenerate, numerical_rank, pca_basis, principal_angl
 class OverlapResult(ResultMixin):
     """Subspace and representational overlap of A and B (directions: module docstring)."""
 
-    principal_angles: list[float] | None
-    overlap: float | Estimate | None
+    principal_angles_rad: list[float] | None
+    overlap: Estimate | None
     overlap_chance: float | None
     forced_zero_angles: int | None
-    grassmann_distance: float | Estimate | None
-    svcca: float | Estimate | None
-    pwcca: float | Estimate | None
-    procrustes_distance: float | Estimate | None
-    mutual_knn: float | Estimate | None
+    grassmann_distance_rad: Estimate | None
+    svcca: Estimate | None
+    pwcca: Estimate | None
+    procrustes_angle_rad: Estimate | None
+    mutual_knn: Estimate | None
     mutual_knn_chance: float | None
     rank_a: int
     rank_b: int
@@ -61,9 +62,13 @@ class OverlapResult(ResultMixin):
     paired: bool
     p_values: dict = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)
-    bootstrap: dict = field(default_factory=dict)
     permutation: str | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> dict:
+        """Score → its interval scheme (also each interval's ``method`` in JSON ``ci``)."""
+        return interval_methods(self)
 
 
 def default_ranks(lx: np.ndarray, ly: np.ndarray, variance: float, d: int) -> tuple[int, int, str]:
@@ -155,7 +160,7 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
     if same_dim:
         angles = principal_angles(vx[:, :ra], vy[:, :rb])
         scal["overlap"] = float(np.mean(np.cos(angles) ** 2))
-        scal["grassmann_distance"] = float(np.linalg.norm(angles))
+        scal["grassmann_distance_rad"] = float(np.linalg.norm(angles))
         chance, forced = chance_overlap(ra, rb, ea.dim), max(0, ra + rb - ea.dim)
         if forced:
             notes.append(f"ranks {ra} + {rb} > d = {ea.dim}: {forced} principal angles are 0 by construction "
@@ -175,14 +180,13 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
                 notes.append(reason)
         scal["svcca"] = None if "svcca" in degenerate else svcca_from_cov(cxx, cyy, cxy, dims)
         scal["pwcca"] = None if "pwcca" in degenerate else pwcca_from_cov(cxx, cyy, cxy)
-        scal["procrustes_distance"] = shape.shape_distance_streamed(ea, eb, alpha=1.0, backend=backend)
+        scal["procrustes_angle_rad"] = shape.shape_distance_streamed(ea, eb, alpha=1.0, backend=backend)
         if k is not None:
             graphs = neighbors.mutual_knn_graphs(ea.data, eb.data, k, backend)
             scal["mutual_knn"] = graphs.value
     elif bootstrap or permutations or calibrate:
         notes.append("bootstrap, permutations and calibration need paired rows; skipped")
     values: dict = dict(scal)
-    schemes: dict = {}
     p_values: dict = {}
     calibration: dict = {}
     if paired and (bootstrap or permutations or calibrate):
@@ -195,7 +199,6 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
             if graphs is not None:
                 values["mutual_knn"] = interval(registry.get("mutual_knn"), x, y, {"k": graphs.k}, graphs.value,
                                                 bootstrap, seed=seed, level=level, backend=backend)
-            schemes = {name: v.method for name, v in values.items() if isinstance(v, Estimate)}
         prepared = {"mutual_knn": neighbors.prepare_mutual_knn(graphs)} if graphs is not None else {}
         if "svcca" not in degenerate:
             prepared["svcca"] = prepare_svcca(x, y, dims)
@@ -208,15 +211,15 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
             if calibrate:
                 calibration[name] = stats.calibrate(prep, ea.n, calibrate, alpha=alpha, seed=seed)
     return OverlapResult(
-        principal_angles=None if angles is None else angles.tolist(),
-        overlap=values.get("overlap"), overlap_chance=chance, forced_zero_angles=forced,
-        grassmann_distance=values.get("grassmann_distance"),
-        svcca=values.get("svcca"), pwcca=values.get("pwcca"),
-        procrustes_distance=values.get("procrustes_distance"), mutual_knn=values.get("mutual_knn"),
+        principal_angles_rad=None if angles is None else angles.tolist(),
+        overlap=estimate(values.get("overlap")), overlap_chance=chance, forced_zero_angles=forced,
+        grassmann_distance_rad=estimate(values.get("grassmann_distance_rad")),
+        svcca=estimate(values.get("svcca")), pwcca=estimate(values.get("pwcca")),
+        procrustes_angle_rad=estimate(values.get("procrustes_angle_rad")), mutual_knn=estimate(values.get("mutual_knn")),
         mutual_knn_chance=(graphs.k / (ea.n - 1.0)) if graphs else None,
         rank_a=ra, rank_b=rb, rank_rule=rule, svcca_dims=list(dims) if dims else None,
         k=graphs.k if graphs else None, n_a=ea.n, n_b=eb.n, paired=paired, p_values=p_values,
-        calibration=calibration, bootstrap=schemes,
+        calibration=calibration,
         permutation=stats.PermutationResult.method if p_values else None, notes=notes)
 
 
@@ -233,11 +236,11 @@ def _scalars(x, y, ranks, dims, same_dim: bool, wanted) -> dict:
         out["svcca"] = svcca_from_cov(cxx, cyy, cxy, dims)
     if "pwcca" in wanted:
         out["pwcca"] = pwcca_from_cov(cxx, cyy, cxy)
-    out["procrustes_distance"] = shape.shape_distance(x, y, alpha=1.0)
+    out["procrustes_angle_rad"] = shape.shape_distance(x, y, alpha=1.0)
     if same_dim:
         angles = principal_angles(pca_basis(cxx)[1][:, : ranks[0]], pca_basis(cyy)[1][:, : ranks[1]])
         out["overlap"] = float(np.mean(np.cos(angles) ** 2))
-        out["grassmann_distance"] = float(np.linalg.norm(angles))
+        out["grassmann_distance_rad"] = float(np.linalg.norm(angles))
     return out
 
 

@@ -29,7 +29,7 @@ from ..compute import Joint, StreamingMoments, UnitSums, accumulate, as_backend,
 from ..errors import DegenerateInput
 from ..io import as_embeddings, require_rows
 from ..progress import progress
-from ..results import Estimate, ResultMixin
+from ..results import Estimate, ResultMixin, estimate, interval_methods
 from .. import stats
 from . import neighbors
 from .prep import check_positive, load, require_variance
@@ -41,19 +41,23 @@ RTOL = 1e-12
 class SpectrumResult(ResultMixin):
     """Spectral and neighbourhood statistics of one embedding set (directions: module docstring)."""
 
-    effective_rank: float | Estimate | None
-    participation_ratio: float | Estimate | None
+    effective_rank: Estimate | None
+    participation_ratio: Estimate | None
     explained_variance: list[float]
-    anisotropy: float | Estimate | None
-    hubness_skew: float | Estimate | None
+    anisotropy: Estimate | None
+    hubness_skew: Estimate | None
     hubs: int | None
     k: int | None
     n: int
     dim: int
-    bootstrap: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: covariance eigenvalues, descending (for spectrum plots); not serialised
     eigenvalues: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def bootstrap(self) -> dict:
+        """Statistic → its interval scheme (also each interval's ``method`` in JSON ``ci``)."""
+        return interval_methods(self)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in super().to_dict().items() if k != "eigenvalues"}
@@ -122,7 +126,6 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
         hub, occ = neighbors.hubness_stats(ea.data, k, backend)
         values["hubness_skew"] = hub["skew"]
     out = dict(values)
-    schemes: dict = {}
     if bootstrap:
         x = load(ea, backend)
         out.update(_bootstrap_moments(x, values, bootstrap, seed, level))
@@ -134,12 +137,12 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
                                         desc="hubness intervals", unit="resample")]
             out["hubness_skew"] = stats.make_estimate(values["hubness_skew"], reps, level,
                                                       f"{stats.HALF_SCHEME} (k-NN graph recomputed)")
-        schemes = {name: v.method for name, v in out.items() if isinstance(v, Estimate)}
     notes: list[str] = []
     return SpectrumResult(
-        effective_rank=out["effective_rank"], participation_ratio=out["participation_ratio"],
-        explained_variance=explained, anisotropy=out["anisotropy"], hubness_skew=out.get("hubness_skew"),
-        hubs=hub["hubs"] if hub else None, k=hub["k"] if hub else None, n=ea.n, dim=ea.dim, bootstrap=schemes,
+        effective_rank=estimate(out["effective_rank"]), participation_ratio=estimate(out["participation_ratio"]),
+        explained_variance=explained, anisotropy=estimate(out["anisotropy"]),
+        hubness_skew=estimate(out.get("hubness_skew")),
+        hubs=hub["hubs"] if hub else None, k=hub["k"] if hub else None, n=ea.n, dim=ea.dim,
         notes=notes, eigenvalues=lam)
 
 

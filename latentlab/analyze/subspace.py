@@ -6,8 +6,8 @@ an eigendecomposition truncated at ``RTOL`` × the largest eigenvalue, so dead u
 n < d (rank-deficient covariances) are handled without a plain inverse.
 
 Similarity or distance: ``overlap``, ``svcca``, ``pwcca``, ``mutual_knn`` are similarities
-(1 = identical); ``principal_angles`` (radians), ``grassmann_distance`` and
-``procrustes_distance`` (radians, in [0, π/2]) are distances (0 = identical).
+(1 = identical); ``principal_angles`` (radians), the Grassmann distance and
+the angular Procrustes distance (radians, in [0, π/2]) are distances (0 = identical).
 
 References
 ----------

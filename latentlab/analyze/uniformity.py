@@ -24,7 +24,7 @@ from ..compute import Backend, as_backend, l2_normalize
 from ..errors import InputError
 from ..io import Embeddings, as_embeddings, require_nonzero_rows, require_paired, require_rows
 from ..progress import progress
-from ..results import Estimate, ResultMixin
+from ..results import Estimate, ResultMixin, estimate
 from .. import stats
 from .prep import DISTANCE, check_positive
 
@@ -39,9 +39,9 @@ TILE = 4096
 class UniformityResult(ResultMixin):
     """Uniformity (lower = more uniform) and, for paired inputs, alignment (lower = closer)."""
 
-    uniformity: float | Estimate
-    uniformity_b: float | Estimate | None
-    alignment: float | Estimate | None
+    uniformity: Estimate
+    uniformity_b: Estimate | None
+    alignment: Estimate | None
     t: float
     alpha: float | None
     n: int
@@ -116,7 +116,7 @@ def uniformity(a, b=None, *, t: float = 2.0, alpha: float = 2.0, sample: int | N
     uni = one(ea)
     uni_b = one(eb) if eb is not None else None
     align = _alignment(ea, eb, alpha, backend, counts, level) if eb is not None else None
-    return UniformityResult(uniformity=uni, uniformity_b=uni_b, alignment=align, t=t,
+    return UniformityResult(uniformity=estimate(uni), uniformity_b=estimate(uni_b), alignment=estimate(align), t=t,
                             alpha=alpha if eb is not None else None, n=n,
                             pairs=total_pairs if exact else int(sample), exact=exact,
                             bootstrap=uni.method if isinstance(uni, Estimate) else None, notes=notes)

@@ -154,21 +154,21 @@ def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, calibrate, alp
     reading = {"overlap": "mean cos² of principal angles; similarity, 1 = same subspace",
                "overlap_chance": f"overlap of random subspaces of ranks {res.rank_a}/{res.rank_b}: max(r)/d",
                "forced_zero_angles": "angles that r_A + r_B > d forces to 0 whatever the data",
-               "grassmann_distance": "‖θ‖₂ of principal angles; distance, 0 = same subspace",
+               "grassmann_distance_rad": "‖θ‖₂ of principal angles; distance, 0 = same subspace",
                "svcca": "mean canonical correlation of the 99%-variance PCA parts; similarity",
                "pwcca": "projection-weighted mean canonical correlation; similarity",
-               "procrustes_distance": "angular shape distance (radians, 0..π/2); distance",
+               "procrustes_angle_rad": "angular shape distance (radians, 0..π/2); distance",
                "mutual_knn": "mean shared fraction of k nearest neighbours; similarity",
                "mutual_knn_chance": "mutual_knn of unrelated sets: k/(n − 1)"}
     head = f"overlap   A: {a} ({res.n_a} rows)   B: {b} ({res.n_b} rows)   ranks {res.rank_a} / {res.rank_b}"
     extra = []
-    if res.principal_angles is not None:
-        shown = ", ".join(f"{v:.4f}" for v in res.principal_angles[:10])
-        more = " …" if len(res.principal_angles) > 10 else ""
+    if res.principal_angles_rad is not None:
+        shown = ", ".join(f"{v:.4f}" for v in res.principal_angles_rad[:10])
+        more = " …" if len(res.principal_angles_rad) > 10 else ""
         extra.append(f"principal angles (radians, ascending): {shown}{more}")
     extra += [f"p_value {m}: {fmt(p)}" for m, p in res.p_values.items()]
     extra += calibration_cells(res.calibration)
-    headline = ("overlap", "svcca", "pwcca", "procrustes_distance", "mutual_knn") if res.paired else ("overlap",)
+    headline = ("overlap", "svcca", "pwcca", "procrustes_angle_rad", "mutual_knn") if res.paired else ("overlap",)
     click.echo(head + f"   ({res.rank_rule})\n\n" + _rows(res, reading, headline) + _footer(res, extra))
 
 

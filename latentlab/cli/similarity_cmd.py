@@ -162,8 +162,8 @@ def cka_matrix_cmd(files, row_files, col_files, metric, kernel, debiased, max_n,
     if streamed:
         res = cka_matrix(files, kernel="linear", debiased=metric == "debiased_cka", max_n=max_n,
                          device=opts.device, dtype=opts.dtype)
-        if opts.json:
-            return emit_json(res)
+        if opts.json:  # one JSON shape for every cka-matrix run (as with --bootstrap / --calibrate)
+            return emit_json(res.as_similarity_matrix())
         short = [str(i) for i in range(len(res.labels))]
         body = [[f"{i}: {lab}", *row] for i, (lab, row) in enumerate(zip(res.labels, res.matrix))]
         return click.echo(f"{'debiased ' if res.debiased else ''}linear CKA matrix (similarity, 1 = identical), "

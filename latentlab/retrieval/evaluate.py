@@ -69,14 +69,11 @@ class DirectionResult(ResultMixin):
         return {k: getattr(self.fixed, k) - getattr(self.baseline, k) for k in METRIC_KEYS}
 
     def to_dict(self) -> dict:
-        if self.fixed is None and self.sweep is None:
-            return {"direction": self.direction, **self.baseline.to_dict()}
-        out = {"direction": self.direction, "baseline": self.baseline.to_dict(),
-               "fixed": self.fixed.to_dict(), "change": to_jsonable(self.change())}
-        if self.sweep is not None:
-            out["sweep"] = to_jsonable(self.sweep)
-            out["best"] = self.best
-        return out
+        """One shape with or without a fix or a sweep: ``fixed``, ``change``, ``sweep`` and ``best``
+        are null when not computed."""
+        return {"direction": self.direction, "baseline": self.baseline.to_dict(),
+                "fixed": None if self.fixed is None else self.fixed.to_dict(),
+                "change": to_jsonable(self.change()), "sweep": to_jsonable(self.sweep), "best": self.best}
 
 
 @dataclass(frozen=True)
@@ -98,16 +95,24 @@ class RetrievalResult(ResultMixin):
     def fixed(self) -> RetrievalMetrics | None:
         return self.forward.fixed
 
+    @property
+    def a_to_b(self) -> DirectionResult:
+        """Queries (A) → gallery (B): the ``a_to_b`` block of the JSON."""
+        return self.forward
+
+    @property
+    def b_to_a(self) -> DirectionResult | None:
+        """Gallery (B) → queries (A), with ``both``: the ``b_to_a`` block of the JSON."""
+        return self.reverse
+
     def to_dict(self) -> dict:
-        out = self.forward.to_dict()
-        out.update({"fix": self.fix, "params": to_jsonable(self.params), "similarity": self.similarity,
-                    "hubness": f"skewness of the gallery's {HUB_K}-occurrence (zeros included); hubs: "
-                               f"N_{HUB_K} > {2 * HUB_K}; lower = less hubness",
-                    "ranks": "1-based, ties count against the query; lower = better"})
-        if self.reverse is not None:
-            out["reverse"] = self.reverse.to_dict()
-        out["notes"] = list(self.notes)
-        return out
+        """The one retrieval JSON shape (CLI ``--json``, the report's retrieval section, Python):
+        ``a_to_b`` and ``b_to_a`` (null without ``both``) direction blocks, then the settings."""
+        return {"a_to_b": self.forward.to_dict(), "b_to_a": None if self.reverse is None else self.reverse.to_dict(),
+                "fix": self.fix, "params": to_jsonable(self.params), "similarity": self.similarity,
+                "hubness": f"skewness of the gallery's {HUB_K}-occurrence (zeros included); hubs: "
+                           f"N_{HUB_K} > {2 * HUB_K}; lower = less hubness",
+                "ranks": "1-based, ties count against the query; lower = better", "notes": list(self.notes)}
 
 
 def _metrics(ranks: np.ndarray, top: np.ndarray, n_gallery: int) -> RetrievalMetrics:

@@ -138,7 +138,7 @@ def test_covariance_geometry_covers():
     rho, _, _ = canonical(sxx, syy, sxy)
     vx, vy = pca_basis(sxx)[1][:, :2], pca_basis(syy)[1][:, :2]
     truth = {"svcca": float(rho.mean()), "pwcca": pwcca_from_cov(sxx, syy, sxy),
-             "procrustes_distance": procrustes_from_cov(sxx, syy, sxy),
+             "procrustes_angle_rad": procrustes_from_cov(sxx, syy, sxy),
              "overlap": float(np.mean(np.cos(principal_angles(vx, vy)) ** 2))}
     rng = np.random.default_rng(15)
     res = [latentlab.overlap(*gaussian_pair(rng, 500, SXX, W, 0.8), rank=2, svcca_variance=1.0, k=None,

@@ -32,7 +32,7 @@ CASES = {
     "spectrum bootstrap": lambda x, y, dev: latentlab.spectrum(x, bootstrap=20, device=dev).effective_rank,
     "overlap bootstrap": lambda x, y, dev: latentlab.overlap(x, y, rank=4, bootstrap=20, calibrate=19,
                                                              device=dev).svcca,
-    "overlap procrustes": lambda x, y, dev: latentlab.overlap(x, y, k=5, device=dev).procrustes_distance,
+    "overlap procrustes": lambda x, y, dev: latentlab.overlap(x, y, k=5, device=dev).procrustes_angle_rad,
     "uniformity bootstrap": lambda x, y, dev: latentlab.uniformity(x, y, bootstrap=20, device=dev).uniformity,
     "gap bootstrap": lambda x, y, dev: latentlab.gap(x, y, bootstrap=20, separability=False,
                                                      device=dev).centroid_distance,

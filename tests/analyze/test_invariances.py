@@ -35,7 +35,7 @@ METRICS = {  # metric → (function of (A, B), transforms of B it is invariant t
     # PWCCA weights sum |projections| over neurons, so only neuron permutations / sign flips
     # (not general rotations) leave it unchanged
     "pwcca": (_ov("pwcca"), ["isotropic_scale", "signed_permutation_shift"]),
-    "procrustes_distance": (_ov("procrustes_distance"), ["orthogonal", "isotropic_scale", "orthogonal_scale_shift"]),
+    "procrustes_angle_rad": (_ov("procrustes_angle_rad"), ["orthogonal", "isotropic_scale", "orthogonal_scale_shift"]),
     "mutual_knn": (_ov("mutual_knn", k=5), ["orthogonal", "isotropic_scale"]),
 }
 CASES = [(m, t) for m, (_, ts) in METRICS.items() for t in ts]
@@ -54,7 +54,7 @@ def test_principal_angles_invariant_to_change_of_basis_of_the_ambient_space():
     z = X @ M6 + RNG.normal(size=X.shape)
     a = latentlab.overlap(X, z, rank=3, dtype="float64")
     b = latentlab.overlap(X @ Q6, z @ Q6, rank=3, dtype="float64")
-    assert np.allclose(a.principal_angles, b.principal_angles, atol=1e-9)
+    assert np.allclose(a.principal_angles_rad, b.principal_angles_rad, atol=1e-9)
 
 
 def test_cca_measures_invariant_to_invertible_linear_maps():

@@ -30,15 +30,15 @@ def test_overlap_of_pca_subspaces_matches_scipy():
         return np.linalg.svd(x, full_matrices=False)[2][:r].T
 
     ref = sl.subspace_angles(top(a, 3), top(b, 3))[::-1]
-    assert np.allclose(res.principal_angles, ref, atol=1e-9)
+    assert np.allclose(res.principal_angles_rad, ref, atol=1e-9)
     assert res.overlap == pytest.approx(np.mean(np.cos(ref) ** 2), abs=1e-9)
-    assert res.grassmann_distance == pytest.approx(np.linalg.norm(ref), abs=1e-9)
+    assert res.grassmann_distance_rad == pytest.approx(np.linalg.norm(ref), abs=1e-9)
 
 
 def test_variance_rank_default():
     x = np.random.default_rng(2).normal(size=(500, 6)) * np.array([10, 10, 10, 0.1, 0.1, 0.1])
     res = latentlab.overlap(x, x, variance=0.99, dtype="float64")
-    assert res.rank_a == 3 and res.overlap == pytest.approx(1.0) and res.grassmann_distance == pytest.approx(0, abs=1e-6)
+    assert res.rank_a == 3 and res.overlap == pytest.approx(1.0) and res.grassmann_distance_rad == pytest.approx(0, abs=1e-6)
 
 
 def naive_cca(x, y):
@@ -69,7 +69,7 @@ def test_svcca_pwcca_procrustes_match_naive_formulas():
     alpha = np.abs(h.T @ yc).sum(1)
     assert res.pwcca == pytest.approx(np.sum(alpha / alpha.sum() * rho[:5]), abs=1e-9)
     nuc = np.linalg.svd(xc.T @ yc, compute_uv=False).sum()
-    assert res.procrustes_distance == pytest.approx(np.arccos(nuc / np.linalg.norm(xc) / np.linalg.norm(yc)), abs=1e-9)
+    assert res.procrustes_angle_rad == pytest.approx(np.arccos(nuc / np.linalg.norm(xc) / np.linalg.norm(yc)), abs=1e-9)
 
 
 def test_pwcca_weights_come_from_the_weighted_view():
@@ -91,7 +91,7 @@ def test_dead_units_and_n_below_d_give_null_cca_with_reason_not_failure():
     # ranks 19 + 19 > 19 centred rows: 19 canonical correlations are 1 whatever the data
     assert res.svcca is None and res.pwcca is None
     assert any("pwcca undefined" in n and "by construction" in n for n in res.notes)
-    assert np.isfinite(res.procrustes_distance) and res.to_dict()["pwcca"] is None
+    assert np.isfinite(res.procrustes_angle_rad) and res.to_dict()["pwcca"] is None
     rho, _, _ = canonical(np.cov(x.T), np.cov(y.T), np.cov(x.T, y.T)[:40, 40:])
     assert len(rho) <= 19 and np.allclose(rho, 1.0)  # what the null guards against
 
@@ -108,7 +108,7 @@ def test_bootstrap_and_permutations():
     x = rng.normal(size=(300, 4))
     y = x @ rng.normal(size=(4, 4)) + rng.normal(size=(300, 4))
     res = latentlab.overlap(x, y, rank=2, bootstrap=30, permutations=19, dtype="float64")
-    for name in ("svcca", "pwcca", "procrustes_distance", "mutual_knn", "overlap"):
+    for name in ("svcca", "pwcca", "procrustes_angle_rad", "mutual_knn", "overlap"):
         est = getattr(res, name)
         assert est.ci_low <= est.ci_high and name in res.bootstrap
     assert res.p_values["svcca"] == pytest.approx(0.05) and res.p_values["mutual_knn"] == pytest.approx(0.05)
@@ -117,7 +117,7 @@ def test_bootstrap_and_permutations():
 def test_unpaired_and_bad_inputs():
     rng = np.random.default_rng(7)
     res = latentlab.overlap(rng.normal(size=(50, 5)), rng.normal(size=(60, 5)), rank=2)
-    assert res.svcca is None and len(res.principal_angles) == 2 and not res.paired
+    assert res.svcca is None and len(res.principal_angles_rad) == 2 and not res.paired
     res = latentlab.overlap(np.ones((10, 3)), rng.normal(size=(10, 3)))
     assert res.overlap is None and res.svcca is None and "constant" in res.notes[0]
     with pytest.raises(InputError, match="variance"):
@@ -130,7 +130,7 @@ def test_procrustes_distance_to_an_exact_rotation_is_exact_in_float32():
     x = rng.normal(size=(500, 64)).astype(np.float32)
     for seed in range(3):
         q = np.linalg.qr(np.random.default_rng(seed).normal(size=(64, 64)))[0].astype(np.float32)
-        assert latentlab.overlap(x, x @ q, k=5).procrustes_distance < 1e-6
+        assert latentlab.overlap(x, x @ q, k=5).procrustes_angle_rad < 1e-6
 
 
 def test_default_ranks_never_manufacture_overlap_and_chance_is_reported():
@@ -141,7 +141,7 @@ def test_default_ranks_never_manufacture_overlap_and_chance_is_reported():
     assert res.rank_a + res.rank_b <= d and res.forced_zero_angles == 0 and "capped" in res.rank_rule
     assert res.overlap_chance == pytest.approx(max(res.rank_a, res.rank_b) / d)
     forced = latentlab.overlap(a, b, rank=30, k=5, dtype="float64")  # an explicit rank is honoured and counted
-    assert forced.forced_zero_angles == 20 and np.sum(np.array(forced.principal_angles) < 1e-6) >= 20
+    assert forced.forced_zero_angles == 20 and np.sum(np.array(forced.principal_angles_rad) < 1e-6) >= 20
     assert any("by construction" in n for n in forced.notes)
 
 

@@ -30,7 +30,7 @@ def test_cka_json_and_values(cli, files):
 
 def test_cka_bootstrap_and_permutations(cli, files):
     out = cli.json("cka", files["x"], files["y"], "--bootstrap", "50", "--permutations", "49", "--seed", "3")
-    assert set(out["cka"]) == {"value", "ci_low", "ci_high"}
+    assert isinstance(out["cka"], float) and out["ci"]["cka"]["low"] <= out["cka"] <= out["ci"]["cka"]["high"]
     assert out["p_value"] == pytest.approx(0.02) and "bootstrap" in out["bootstrap"]
     text = cli("cka", files["x"], files["y"], "--bootstrap", "50").stdout
     assert re.search(r"cka\s+0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]", text)
@@ -39,7 +39,7 @@ def test_cka_bootstrap_and_permutations(cli, files):
 
 def test_cka_matrix(cli, files):
     out = cli.json("cka-matrix", files["x"], files["y"], files["z"], "--dtype", "float64")
-    assert out["labels"] == ["x.npy", "y.npy", "z.npy"]
+    assert out["row_labels"] == out["col_labels"] == ["x.npy", "y.npy", "z.npy"] and out["ci"] == {"matrix": None}
     assert out["matrix"][0][1] == pytest.approx(0.5576132566, abs=1e-8)
     assert "CKA matrix" in cli("cka-matrix", files["x"], files["y"]).stdout
 
@@ -47,7 +47,7 @@ def test_cka_matrix(cli, files):
 def test_uniformity(cli, files):
     out = cli.json("uniformity", files["x"], files["y"], "--bootstrap", "20")
     assert {"uniformity", "uniformity_b", "alignment"} <= set(out) and out["exact"]
-    assert set(out["alignment"]) == {"value", "ci_low", "ci_high"}
+    assert isinstance(out["alignment"], float) and set(out["ci"]["alignment"]) == {"low", "high", "level", "method"}
     out = cli.json("uniformity", files["x"], "--sample", "500")
     assert not out["exact"] and out["pairs"] == 500 and out["alignment"] is None
     assert "estimated on 500 pairs" in cli("uniformity", files["x"], "--sample", "500").stdout
@@ -55,14 +55,14 @@ def test_uniformity(cli, files):
 
 def test_overlap_and_spectrum(cli, files):
     out = cli.json("overlap", files["x"], files["z"], "--rank", "3", "--permutations", "19", "--k", "5")
-    for key in ("principal_angles", "overlap", "grassmann_distance", "svcca", "pwcca", "procrustes_distance", "mutual_knn"):
+    for key in ("principal_angles_rad", "overlap", "grassmann_distance_rad", "svcca", "pwcca", "procrustes_angle_rad", "mutual_knn"):
         assert out[key] is not None, key
-    assert out["principal_angles"] == sorted(out["principal_angles"])
+    assert out["principal_angles_rad"] == sorted(out["principal_angles_rad"])
     assert out["p_value_svcca"] == pytest.approx(0.05) and out["p_value_mutual_knn"] == pytest.approx(0.05)
     out = cli.json("spectrum", files["x"], "--bootstrap", "20")
     for key in ("effective_rank", "participation_ratio", "explained_variance", "anisotropy", "hubness_skew", "hubs"):
         assert key in out
-    assert set(out["effective_rank"]) == {"value", "ci_low", "ci_high"}
+    assert isinstance(out["effective_rank"], float) and out["ci"]["effective_rank"]["low"] <= out["effective_rank"]
     assert "effective_rank" in cli("spectrum", files["x"]).stdout
 
 

@@ -25,16 +25,18 @@ def files(tmp_path_factory):
 def test_clip_json_both(cli, mtg_dir):
     p = mtg_dir / "features_clip.npy"
     out = cli.json("retrieval", f"{p}::0", f"{p}::1", "--both")
-    assert out["r_at_1"] == pytest.approx(0.552) and out["reverse"]["r_at_1"] == pytest.approx(0.506)
+    assert out["a_to_b"]["baseline"]["r_at_1"] == pytest.approx(0.552)
+    assert out["b_to_a"]["baseline"]["r_at_1"] == pytest.approx(0.506)
     assert out["fix"] is None and "higher = more similar" in out["similarity"]
 
 
 def test_fix_json_has_baseline_and_fixed(cli, files):
     out = cli.json("retrieval", files["q"], files["g"], "--fix", "localadj", "--bank-gallery", files["bg"],
                    "--bank-queries", files["bq"], "--pool-rate", "0.1", "--r-gallery", "0.2", "--truth", files["truth"])
-    assert set(METRIC_KEYS) <= set(out["baseline"]) and set(out["baseline"]) == set(out["fixed"])
+    d = out["a_to_b"]
+    assert set(METRIC_KEYS) <= set(d["baseline"]) and set(d["baseline"]) == set(d["fixed"])
     assert out["params"] == {"r_gallery": 0.2, "r_query": 0.1, "pool_rate": 0.1}
-    assert out["change"]["mrr"] == pytest.approx(out["fixed"]["mrr"] - out["baseline"]["mrr"])
+    assert d["change"]["mrr"] == pytest.approx(d["fixed"]["mrr"] - d["baseline"]["mrr"])
 
 
 def test_table_side_by_side_and_sweep(cli, files):
@@ -50,7 +52,7 @@ def test_table_side_by_side_and_sweep(cli, files):
 def test_score_fixes_run(cli, files, fix, extra):
     extra = [files.get(e, e) for e in extra]
     out = cli.json("retrieval", files["q"], files["g"], "--fix", fix, "--both", *extra)
-    assert out["fix"] == fix and 0 <= out["fixed"]["r_at_1"] <= 1 and "fixed" in out["reverse"]
+    assert out["fix"] == fix and 0 <= out["a_to_b"]["fixed"]["r_at_1"] <= 1 and out["b_to_a"]["fixed"] is not None
 
 
 @pytest.mark.parametrize("args, match", [

@@ -28,7 +28,8 @@ def test_baseline_matches_dense_metrics(pairs):
     for got, ref in ((res.baseline, rank_metrics(s)), (res.reverse.baseline, rank_metrics(s.T))):
         assert (got.r_at_1, got.r_at_5, got.mean_rank, got.mrr) == pytest.approx((ref.r_at_1, ref.r_at_5, ref.mean_rank, ref.mrr))
     d = res.to_dict()
-    assert d["r_at_1"] == res.baseline.r_at_1 and d["reverse"]["direction"] == "G→Q" and "similarity" in d
+    assert d["a_to_b"]["baseline"]["r_at_1"] == res.baseline.r_at_1 and d["b_to_a"]["direction"] == "G→Q"
+    assert "similarity" in d and res.a_to_b is res.forward and res.b_to_a is res.reverse
 
 
 def test_fixed_invgc_uses_swapped_banks_in_reverse(pairs):
@@ -40,6 +41,7 @@ def test_fixed_invgc_uses_swapped_banks_in_reverse(pairs):
     assert res.fixed.mrr == pytest.approx(rank_metrics(l2n(q) @ fwd.T).mrr)
     assert res.reverse.fixed.mrr == pytest.approx(rank_metrics(l2n(g) @ rev.T).mrr)
     d = res.to_dict()
+    d = d["a_to_b"]
     assert set(d["baseline"]) == set(d["fixed"]) and d["change"]["r_at_1"] == pytest.approx(
         res.fixed.r_at_1 - res.baseline.r_at_1)
 
@@ -111,3 +113,27 @@ def test_dims_differ(pairs):
     q, g, _, _ = pairs
     with pytest.raises(InputError, match="dimensions"):
         evaluate(q, g[:, :8])
+
+
+def test_retrieval_json_is_one_shape_in_python_cli_and_report(cli, tmp_path):
+    """`latentlab retrieval --json`, the report's retrieval section and Python's to_dict() agree key for key."""
+    import json
+
+    from latentlab.report import build_report
+
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(30, 6))
+    b = a + 0.3 * rng.normal(size=(30, 6))
+    np.save(tmp_path / "a.npy", a), np.save(tmp_path / "b.npy", b)
+
+    def keys(obj, path=""):
+        if isinstance(obj, dict):
+            return {path + "." + k for k in obj} | {p for k, v in obj.items() for p in keys(v, path + "." + k)}
+        return set()
+
+    py = json.loads(json.dumps(evaluate(a, b, fix="csls", both=True).to_dict()))
+    cmd = cli.json("retrieval", tmp_path / "a.npy", tmp_path / "b.npy", "--both", "--fix", "csls")
+    rep = build_report(a, b, sections=["retrieval"]).to_dict()
+    section = json.loads(json.dumps(rep["sections"]["retrieval"]["numbers"]))
+    assert keys(py) == keys(cmd) == keys(section) and {"a_to_b", "b_to_a"} <= set(py)
+    assert py["a_to_b"]["baseline"] == cmd["a_to_b"]["baseline"] == section["a_to_b"]["baseline"]
