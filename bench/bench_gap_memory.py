@@ -64,7 +64,7 @@ def main() -> None:
                "--json", "--device", "cpu"]
         results["latentlab"] = measure(cli)
         print(f"latentlab gap: {results['latentlab']['wall_s']:.1f} s, peak RSS {results['latentlab']['peak_rss_gb']:.2f} GB, "
-              f"centroid_distance {format_estimate(json.loads(results['latentlab']['stdout'])['centroid_distance'])}")
+              f"centroid_distance {format_estimate(json.loads(results['latentlab']['stdout']), 'centroid_distance')}")
         if not args.skip_naive:
             results["naive"] = measure([sys.executable, "-c", NAIVE, str(a), str(b)])
             print(f"naive np.load: {results['naive']['wall_s']:.1f} s, peak RSS {results['naive']['peak_rss_gb']:.2f} GB, "
@@ -79,8 +79,10 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def format_estimate(v) -> str:
-    return f"{v['value']:.6f} [{v['ci_low']:.6f}, {v['ci_high']:.6f}]" if isinstance(v, dict) else f"{v:.6f}"
+def format_estimate(out: dict, key: str) -> str:
+    """``v [lo, hi]`` from a result's JSON: the number in place, its interval under ``ci``."""
+    ci = (out.get("ci") or {}).get(key)
+    return f"{out[key]:.6f}" + (f" [{ci['low']:.6f}, {ci['high']:.6f}]" if ci else "")
 
 
 PROBE = """
