@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The one prepared GPU check (issue 11): on a machine with CUDA, from the repository root,
 #   bash bench/gpu_check.sh            # ~5 min on one GPU
-# 1. runs the device tests (CPU vs CUDA agreement of every resampling / calibration path and
-#    every registered measure; on a CPU-only machine the CUDA cases skip and say why),
-# 2. times the main paths on CPU and CUDA in the same run and writes bench/gpu_table.md.
+# 1. runs the device tests (CPU vs CUDA agreement of every resampling / calibration path, every
+#    registered measure, and every aligner's fit, transform, evaluate and match; on a CPU-only
+#    machine the CUDA cases skip and say why),
+# 2. times the main paths on CPU and CUDA in the same run (aligners: fit + transform of both
+#    sides, agreement = the largest entry-wise difference of the mapped rows) and writes
+#    bench/gpu_table.md.
+# On a machine without CUDA it still runs: the tests' CUDA cases skip, the table has a CPU column.
 # It installs what it needs into .venv when that is missing (CUDA torch comes from the
 # machine's own torch if present, else PyPI's default wheel).
 set -euo pipefail
@@ -15,5 +19,5 @@ if [ ! -x "$PY" ]; then
   "$PY" -m pip -q install -e ".[test]"
 fi
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-"$PY" -m pytest -q -rs tests/analyze/test_devices.py
+"$PY" -m pytest -q -rs tests/analyze/test_devices.py tests/align/test_align_devices.py
 "$PY" bench/bench_devices.py --n "${N:-20000}" --out bench/gpu_table.md
