@@ -53,3 +53,50 @@ def test_every_registered_measure_and_its_calibration_on_the_device(device):
     for a, b in zip(res.scores, ref.scores):
         close(a.value, b.value, tol=1e-3)
         assert a.calibration.p_value == pytest.approx(b.calibration.p_value)
+
+
+# ----------------------------------------------------------------- one place decides block sizes
+def test_block_budgets_are_decided_per_device():
+    import torch
+
+    from latentlab.compute import (CPU_BLOCK_BYTES, CPU_PAIR_TILE, CUDA_BLOCK_BYTES, CUDA_PAIR_TILE, Backend,
+                                   default_block_bytes, pair_tile)
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
+    assert default_block_bytes(cpu) == CPU_BLOCK_BYTES and default_block_bytes(cuda) == CUDA_BLOCK_BYTES
+    assert pair_tile(cpu) == CPU_PAIR_TILE and pair_tile(cuda) == CUDA_PAIR_TILE
+    assert Backend.make("cpu").block_bytes == CPU_BLOCK_BYTES
+    gpu = Backend(cuda, torch.float32, default_block_bytes(cuda))
+    assert gpu.block_rows(512) == CUDA_BLOCK_BYTES // (512 * 4) > Backend.make("cpu").block_rows(512)
+
+
+@pytest.mark.parametrize("dtype,n_gallery,dim", [("float32", 10, 8), ("float32", 10**6, 512), ("float64", 50000, 64)])
+def test_score_tiles_fit_the_budget(dtype, n_gallery, dim):
+    from latentlab.compute import MAX_TILE_ROWS, Backend
+
+    b = Backend.make("cpu", dtype, block_bytes=2**20)
+    rows, chunk = b.score_tiles(n_gallery, dim)
+    assert 1 <= chunk <= n_gallery and 1 <= rows <= MAX_TILE_ROWS
+    assert chunk == min(n_gallery, max(2048, b.block_rows(dim)))
+    assert rows == 1 or rows * chunk * b.itemsize <= b.block_bytes  # the score tile fits
+    assert b.score_tiles(n_gallery, dim, chunk=7)[1] == min(7, n_gallery)
+
+
+def test_tensor_moves_tensors_and_copies_read_only_blocks(device, tmp_path):
+    import warnings
+
+    import torch
+
+    from latentlab.compute import Backend
+
+    np.save(tmp_path / "a.npy", np.arange(12, dtype=np.float32).reshape(4, 3))
+    mm = np.load(tmp_path / "a.npy", mmap_mode="r")  # how inputs are read: read-only
+    b = Backend.make(device, "float32")  # the file's own dtype: on the CPU a view would be shared
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "not writable" warning must not fire
+        t = b.tensor(mm[1:3])
+    assert t.device.type == device and t.dtype == torch.float32 and t.tolist() == mm[1:3].tolist()
+    t += 1  # a copy: the file's pages are never written
+    assert float(mm[1, 0]) == 3.0
+    same = b.tensor(t)
+    assert same.device == t.device and torch.equal(same, t)
