@@ -1,7 +1,9 @@
 """``latentlab report``: every analysis of two embedding sets in one self-contained file.
 
     rep = build_report("images.npy", "texts.npy")
+    rep.summary()      # the few numbers to read first, each with a verdict in words
     rep.write_html("report.html"); rep.write_markdown("report.md"); rep.to_dict()
+    build_comparison({"trained": ("img.npy", "txt.npy"), "random": ("img0.npy", "txt0.npy")})
 """
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ from ..errors import InputError, LatentlabWarning
 from ..io import as_embeddings, display_name
 from ..progress import progress
 from ..results import to_jsonable
-from .render import render_html, render_markdown
+from .render_html import render_html
+from .render_md import render_markdown
 from .sections import SECTIONS, Context, Section
+from .summary import ordered
 
 
 @dataclass
@@ -30,10 +34,20 @@ class Report:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
+    def summary(self) -> list[dict]:
+        """The numbers that answer "how far apart, how aligned, how retrievable, can a map close it".
+
+        One dict per number (see :mod:`.summary`): ``key``, ``label``, ``value``, ``ci``
+        (``[low, high]`` or None), ``chance``, ``baseline`` and ``baseline_label``,
+        ``calibrated``, ``verdict`` (words, with the threshold used) and ``section`` (its key).
+        Sections that did not run or did not apply contribute nothing.
+        """
+        return ordered([dict(it) for s in self.sections if not s.skipped for it in s.summary])
+
     def to_dict(self) -> dict:
         return to_jsonable({"latentlab_version": __version__, "inputs": self.inputs, "settings": self.settings,
-                            "seconds": self.seconds, "sections": {s.key: s.to_dict() for s in self.sections},
-                            "notes": self.notes})
+                            "seconds": self.seconds, "summary": self.summary(),
+                            "sections": {s.key: s.to_dict() for s in self.sections}, "notes": self.notes})
 
     def html(self) -> str:
         return render_html(self)
@@ -42,23 +56,28 @@ class Report:
         return render_markdown(self, figure_dir, link_prefix)
 
     def write_html(self, path) -> Path:
-        from ..io import atomic_output
-
-        with atomic_output(path) as tmp:
-            tmp.write_text(self.html(), encoding="utf-8")
-        return Path(path)
+        return write_text(path, self.html())
 
     def write_markdown(self, path) -> Path:
         """Markdown with its figures as PNG files in ``<stem>_files/`` beside it."""
-        from ..io import atomic_output
+        return write_markdown_with_figures(path, self.markdown)
 
-        path = Path(path)
-        fig_dir = path.parent / f"{path.stem}_files"
-        fig_dir.mkdir(parents=True, exist_ok=True)
-        text = self.markdown(fig_dir, f"{fig_dir.name}/")
-        with atomic_output(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-        return path
+
+def write_text(path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    from ..io import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_markdown_with_figures(path, render) -> Path:
+    """``render(figure_dir, link_prefix)`` → Markdown, written to ``path``, its figures in ``<stem>_files/``."""
+    path = Path(path)
+    fig_dir = path.parent / f"{path.stem}_files"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    return write_text(path, render(fig_dir, f"{fig_dir.name}/"))
 
 
 def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, paired: bool | None = None,
@@ -91,6 +110,10 @@ def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, 
     unknown = [k for k in wanted if k not in known]
     if unknown:
         raise InputError(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+    if projection == "umap":  # a missing latentlab[viz] stops the run here, never as a silently dropped section
+        from ..plot.data import require_umap
+
+        require_umap()
     ctx = Context(a=ea, b=eb, spec_a=spec_a, spec_b=spec_b,
                   name_a=name_a or (display_name(spec_a) if isinstance(a, (str, Path)) else "A"),
                   name_b=name_b or (display_name(spec_b) if isinstance(b, (str, Path)) else "B"),
@@ -128,4 +151,6 @@ def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, 
     return Report(inputs=inputs, sections=done, settings=settings, seconds=time.perf_counter() - t0)
 
 
-__all__ = ["Report", "build_report"]
+from .compare import Comparison, build_comparison, parse_run  # noqa: E402  (uses build_report)
+
+__all__ = ["Report", "build_report", "Comparison", "build_comparison", "parse_run"]

@@ -1,14 +1,12 @@
-"""Report rendering: one self-contained HTML file (figures as base64 PNG), or Markdown."""
+"""What the HTML (:mod:`.render_html`) and Markdown (:mod:`.render_md`) renderings share: the
+key/value rows of a section, real-table cells, undefined values with their reasons, escaping."""
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import html
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 
@@ -30,6 +28,10 @@ th{white-space:nowrap}th.num{text-align:right}th[title]{cursor:help}td.text{colo
 .reading p{margin:.25rem 0}td.chance,td.cal{font-variant-numeric:tabular-nums;text-align:right;color:#555}
 td.cal.strong{color:#1b1b1b}tr.undefined td{color:#999}td.undefined{font-style:italic;cursor:help}
 sup{font-size:.7em;line-height:0}.footnote{color:#777;font-size:.82rem;margin:.15rem 0}
+caption{caption-side:top;text-align:left;font-weight:600;padding:.2rem 0}table.summary td.text{max-width:30rem}
+table.summary td.num{white-space:nowrap}
+.runs{display:flex;flex-wrap:wrap;gap:1rem}.runs>div{flex:1 1 24rem;min-width:0}.runs h3{font-size:1rem;margin:.4rem 0}
+body.compare{max-width:90rem}
 """
 
 #: how a value that is None (or not finite) reads in a table: never as a number
@@ -120,11 +122,12 @@ def table_rows(section) -> list[Row]:
     ``calibration.<key>`` moved beside ``<key>``, hidden keys dropped, and every undefined
     value given its reason from the section's notes."""
     numbers = dict(section.numbers)
+    numbers.pop("ci", None)  # intervals of a result's to_dict(): shown with their values where kept as Estimates
     cal = numbers.pop("calibration", None)
     cal = {k: (c.to_dict() if hasattr(c, "to_dict") else c) for k, c in cal.items()} if isinstance(cal, dict) else {}
     hidden = set(getattr(section, "hide", ()) or ())
     flat = [(k, v) for k, v in flatten(numbers)
-            if k not in hidden and not any(k.startswith(h + ".") for h in hidden)]
+            if k not in hidden and not any(k.startswith((h + ".", h + "[")) for h in hidden)]
     values = {k for k, _ in flat}
     rows = [Row(k, v) for k, v in flat if not (k.endswith("_chance") and k[: -len("_chance")] in values)]
     by_key = {r.key: r for r in rows}
@@ -194,138 +197,20 @@ def _png_b64(fig) -> str:
     return base64.b64encode(figure_bytes(fig, "png")).decode("ascii")
 
 
-def render_html(report) -> str:
-    e = html.escape
-    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    a, b = report.inputs["A"], report.inputs["B"]
-    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-             "<meta name='viewport' content='width=device-width,initial-scale=1'>",
-             f"<title>latentlab report: {e(a['name'])} vs {e(b['name'])}</title><style>{CSS}</style></head><body>",
-             f"<h1>latentlab report: {e(a['name'])} vs {e(b['name'])}</h1>",
-             f"<p class='note'>latentlab {e(report.to_dict()['latentlab_version'])} · {stamp} · "
-             f"{report.seconds:.1f} s · seed {report.settings['seed']} · dtype {e(report.settings['dtype'])}</p>",
-             "<table><tr><th></th><th>file</th><th>rows</th><th>dims</th><th>provenance</th></tr>"]
-    for label, inp in (("A", a), ("B", b)):
-        prov = ", ".join(f"{k}: {v}" for k, v in list(inp["provenance"].items())[:6]) or "—"
-        parts.append(f"<tr><th>{label}</th><td>{e(inp['spec'])}</td><td class='num'>{inp['n']}</td>"
-                     f"<td class='num'>{inp['dim']}</td><td>{e(prov)}</td></tr>")
-    parts.append(f"</table><p>Inputs are {'row-paired (row i of A ↔ row i of B)' if report.inputs['paired'] else 'unpaired'}.</p>")
-    parts.append("<nav>" + "".join(f"<a href='#{s.key}'>{e(s.title)}</a>" for s in report.sections) + "</nav>")
-    for s in report.sections:
-        parts.append(f"<section id='{s.key}'><h2>{e(s.title)}</h2>")
-        if s.skipped:
-            parts.append(f"<p class='skipped'>Skipped: {e(s.skipped)}</p></section>")
-            continue
-        lines = s.reading.split("\n")
-        parts.append(f"<p class='reading'>{e(lines[0])}</p>" if len(lines) == 1 else
-                     "<div class='reading'>" + "".join(f"<p>{e(x)}</p>" for x in lines) + "</div>")
-        for fig in s.figures:
-            width = fig.get_size_inches()[0] * 150  # a paper-column figure shows ~510 px wide
-            parts.append(f"<figure><img alt='{e(s.title)} figure' style='width:{width:.0f}px' "
-                         f"src='data:image/png;base64,{_png_b64(fig)}'></figure>")
-        parts += _html_table(s)
-        parts.append("<p>Reproduce:</p><pre><code>" + e("\n".join(s.commands)) + "</code></pre>")
-        shown = {r.note for r in table_rows(s) if r.note}
-        parts += [f"<p class='note'>note: {e(n)}</p>" for n in s.notes if n not in shown]
-        parts.append("</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+def cell_text(value) -> str:
+    """A real-table cell: text as given, numbers as in the key/value tables, None as undefined."""
+    if isinstance(value, str):
+        return value
+    return UNDEFINED if is_undefined(value) else format_value(value)
 
 
-def _html_table(s) -> list[str]:
-    """A section's numbers as an HTML table; undefined values greyed with their reason as a footnote."""
-    e = html.escape
-    rows = table_rows(s)
-    cols = _columns(rows)
-    head = "<tr><th>quantity</th><th class='num'>value</th>"
-    if cols["chance"]:
-        head += ("<th class='num' title='expected value without shared structure (random subspaces, random "
-                 "neighbours)'>chance</th>")
-    if cols["cal"]:
-        head += (f"<th class='num' title='{e(_cal_help(rows))}'>chance τ</th>"
-                 "<th class='num' title='clamp((value − τ)/(best − τ), 0, 1): 0 = no better than chance, 1 = the "
-                 "best attainable'>calibrated</th><th class='num' title='add-one permutation p-value'>p</th>")
-    out = ["<table class='numbers'>", head + "</tr>"]
-    footnotes: dict[str, int] = {}
-    extra = (1 if cols["chance"] else 0) + (3 if cols["cal"] else 0)
-    for r in rows:
-        cells = [f"<td>{e(r.key)}</td>"]
-        if r.undefined:
-            mark = ""
-            if r.reason:
-                n = footnotes.setdefault(r.reason, len(footnotes) + 1)
-                mark = f"<sup>{n}</sup>"
-            title = r.reason or "no value for these inputs"
-            cells.append(f"<td class='num undefined' title='{e(title)}'>{UNDEFINED}{mark}</td>")
-        elif isinstance(r.value, str) and not (r.chance is not None or r.cal):
-            # text (a rule, a method, a list): left-aligned across the chance columns
-            span = f" colspan='{1 + extra}'" if extra else ""
-            out.append(f"<tr>{cells[0]}<td class='text'{span}>{e(r.value)}</td></tr>")
-            continue
-        else:
-            cells.append(f"<td class='num'>{e(format_value(r.value))}</td>")
-        if cols["chance"]:
-            cells.append(f"<td class='chance'>{e(_chance_cell(r))}</td>")
-        if cols["cal"]:
-            c = r.cal or {}
-            cells += [f"<td class='chance'>{e(format_value(c['tau']) if c else '')}</td>",
-                      f"<td class='cal strong'>{e(format_value(c['calibrated']) if c else '')}</td>",
-                      f"<td class='cal'>{e(format_value(c['p_value']) if c else '')}</td>"]
-        out.append(("<tr class='undefined'>" if r.undefined else "<tr>") + "".join(cells) + "</tr>")
-    out.append("</table>")
-    for reason, n in footnotes.items():
-        keys = ", ".join(r.key for r in rows if r.reason == reason)
-        said = re.search(rf"\b{UNDEFINED}\b", reason)  # a general note says "… is undefined" itself
-        out.append(f"<p class='footnote'><sup>{n}</sup> {e(keys)}{':' if said else ' ' + UNDEFINED + ':'} "
-                   f"{e(reason)}</p>")
-    return out
+def cell_reason(table, row: int, col: int, notes) -> str | None:
+    """Why cell (row, col) of ``table`` is undefined: the note about ``<column key>.<row label>``, or the row's."""
+    label = str(table.rows[row][0])
+    key = (table.col_keys or table.columns[1:])[col - 1]
+    return undefined_reason(f"{key}.{label}", notes)[0] or undefined_reason(label, notes)[0]
 
 
-def _md_table(s) -> list[str]:
-    rows = table_rows(s)
-    cols = _columns(rows)
-    head = ["quantity", "value"] + (["chance"] if cols["chance"] else []) + (
-        ["chance τ", "calibrated", "p"] if cols["cal"] else [])
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for r in rows:
-        if r.undefined:
-            value = f"— ({UNDEFINED}: {r.reason})" if r.reason else f"— ({UNDEFINED})"
-        else:
-            value = format_value(r.value)
-        cells = [r.key, value] + ([_chance_cell(r)] if cols["chance"] else [])
-        if cols["cal"]:
-            c = r.cal or {}
-            cells += [format_value(c[k]) if c else "" for k in ("tau", "calibrated", "p_value")]
-        lines.append("| " + " | ".join(_md_cell(x) for x in cells) + " |")
-    return lines
-
-
-def render_markdown(report, figure_dir: Path | None = None, link_prefix: str = "") -> str:
-    """The report as Markdown; every user-provided text (names, titles, notes, cells) is escaped so that a
-    file named ``<img src=x …>.npy`` shows as text and adds no HTML. The reproduce commands stay verbatim
-    in a fenced code block (shown as typed, never read as HTML) so they can be copied and run."""
-    m = md_text
-    a, b = report.inputs["A"], report.inputs["B"]
-    lines = [f"# latentlab report: {m(a['name'])} vs {m(b['name'])}", "",
-             f"A: {_md_code(a['spec'])} ({a['n']} × {a['dim']}) · B: {_md_code(b['spec'])} ({b['n']} × {b['dim']}) · "
-             f"{'paired' if report.inputs['paired'] else 'unpaired'} · {report.seconds:.1f} s", ""]
-    for s in report.sections:
-        lines += [f"## {m(s.title)}", ""]
-        if s.skipped:
-            lines += [f"*Skipped: {m(s.skipped)}*", ""]
-            continue
-        lines += ["\n>\n".join(f"> {m(line)}" for line in s.reading.split("\n")), ""]
-        if figure_dir is not None:
-            from ..plot.style import save_figure
-
-            for i, fig in enumerate(s.figures):
-                name = f"{s.key}{'' if i == 0 else i + 1}.png"
-                save_figure(fig, Path(figure_dir) / name)
-                lines += [f"![{_md_alt(s.title)}]({quote(link_prefix + name)})", ""]
-        lines += _md_table(s)
-        fence = _md_fence(s.commands)
-        lines += ["", f"{fence}sh", *s.commands, fence, ""]
-        shown = {r.note for r in table_rows(s) if r.note}
-        notes = [f"note: {m(n)}" for n in s.notes if "Traceback" not in n and n not in shown]
-        lines += [x for n in notes for x in (n, "")]
-    return "\n".join(lines) + "\n"
+def slug(title: str) -> str:
+    """The anchor GitHub and most Markdown renderers give a heading: lower case, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")

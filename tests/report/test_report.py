@@ -58,23 +58,24 @@ def test_numbers_equal_the_individual_commands(report_json, clip_small, cli):
     sec = report_json["sections"]
     gap = cli.json("gap", a, b, "--shift", "-1:1:0.25", "--bootstrap", "20")
     assert sec["gap"]["numbers"]["centroid_distance"] == pytest.approx(gap["centroid_distance"], abs=1e-12)
-    assert set(gap["centroid_distance"]) == {"value", "ci_low", "ci_high"}
+    assert isinstance(gap["centroid_distance"], float) and set(gap["ci"]["centroid_distance"]) == {"low", "high", "level", "method"}
     assert sec["gap"]["numbers"]["linear_separability"] == pytest.approx(gap["linear_separability"], abs=1e-12)
     cka = cli.json("cka", a, b, "--bootstrap", "20")
     assert sec["cka"]["numbers"]["cka_linear"] == pytest.approx(cka["cka"], abs=1e-12)
     ret = cli.json("retrieval", a, b, "--both", "--fix", "csls")
-    assert sec["retrieval"]["numbers"]["A→B"]["baseline"]["r_at_1"] == ret["baseline"]["r_at_1"]
-    assert sec["retrieval"]["numbers"]["B→A"]["fixed"]["r_at_1"] == ret["reverse"]["fixed"]["r_at_1"]
+    assert sec["retrieval"]["numbers"]["a_to_b"]["baseline"]["r_at_1"] == ret["a_to_b"]["baseline"]["r_at_1"]
+    assert sec["retrieval"]["numbers"]["b_to_a"]["fixed"]["r_at_1"] == ret["b_to_a"]["fixed"]["r_at_1"]
     ov = cli.json("overlap", a, b)
     assert sec["overlap"]["numbers"]["mutual_knn"] == pytest.approx(ov["mutual_knn"], abs=1e-12)
     sp = cli.json("spectrum", b)
-    assert sec["spectrum"]["numbers"]["B"]["effective_rank"] == pytest.approx(sp["effective_rank"], abs=1e-9)
-    cmd = next(c for c in sec["stitching"]["commands"] if c.startswith("latentlab fit procrustes"))
+    assert sec["spectrum"]["numbers"]["b"]["effective_rank"] == pytest.approx(sp["effective_rank"], abs=1e-9)
+    # 240 pairs of 512 dims: the regularised setting, ridge first (see test_summary_tables for the rule)
+    cmd = next(c for c in sec["stitching"]["commands"] if c.startswith("latentlab fit ridge"))
     fit_args = cmd.split(" && ")[0].split()[1:]
-    fit_args[fit_args.index("-o") + 1] = str(clip_small / "procrustes.safetensors")
+    fit_args[fit_args.index("-o") + 1] = str(clip_small / "ridge.safetensors")
     cli(*fit_args)
-    ev = cli.json("evaluate", clip_small / "procrustes.safetensors", a, b)
-    assert sec["stitching"]["numbers"]["procrustes"]["r_at_1"] == pytest.approx(ev["r_at_1"], abs=1e-12)
+    ev = cli.json("evaluate", clip_small / "ridge.safetensors", a, b)
+    assert sec["stitching"]["numbers"]["ridge"]["r_at_1"] == pytest.approx(ev["r_at_1"], abs=1e-12)
     assert sec["stitching"]["numbers"]["baselines"]["random_rotation"]["r_at_1"] == pytest.approx(
         ev["baselines"]["random_rotation"]["r_at_1"], abs=1e-12)
 
@@ -144,7 +145,7 @@ def test_cka_section_shows_chance_and_calibrated_values(report_json, clip_small,
     for key, c in cal.items():
         assert set(c) == {"calibrated", "tau", "p_value", "n_permutations", "alpha"}
         assert 0.0 <= c["calibrated"] <= 1.0 and c["n_permutations"] == 100 and c["alpha"] == 0.05
-        assert c["tau"] < sec["numbers"][key]["value"]
+        assert c["tau"] < sec["numbers"][key]
     assert report_json["settings"]["calibrate"] == 100
     # the same numbers as the command the section prints
     ref = cli.json("cka", clip_small / "img.npy", clip_small / "txt.npy", "--calibrate", "100")["calibration"]
@@ -261,19 +262,25 @@ def test_renderer_greys_every_undefined_value_with_the_reason_from_the_notes():
 
 def test_a_constant_input_reads_undefined_with_its_reason():
     from latentlab.report import build_report
-    from latentlab.report.render import table_rows, undefined_reason
+    from latentlab.report.render import cell_reason, is_undefined, table_rows, undefined_reason
 
     a, b = np.ones((60, 16)), np.random.default_rng(0).normal(size=(60, 16))
     rep = build_report(a, b, bootstrap=0, calibrate=20, sections=["cka", "overlap", "spectrum"], strict=True)
     data = rep.to_dict()["sections"]
     assert data["cka"]["numbers"]["cka_linear"] is None and data["overlap"]["numbers"]["overlap"] is None
-    assert data["spectrum"]["numbers"]["A"]["effective_rank"] is None
-    assert data["spectrum"]["numbers"]["B"]["effective_rank"] is not None
+    assert data["spectrum"]["numbers"]["a"]["effective_rank"] is None
+    assert data["spectrum"]["numbers"]["b"]["effective_rank"] is not None
     for s in rep.sections:
-        undefined = [r for r in table_rows(s) if r.undefined]
-        assert undefined and all("constant" in r.reason for r in undefined), s.key
+        undefined = [r.reason for r in table_rows(s) if r.undefined]
+        undefined += [cell_reason(t, i, j, s.notes) for t in s.tables for i, row in enumerate(t.rows)
+                      for j, v in enumerate(row[1:], start=1) if not isinstance(v, str) and is_undefined(v)]
+        assert undefined and all("constant" in r for r in undefined), s.key
     html = rep.html()
-    assert "<tr class='undefined'><td>cka_linear</td>" in html and "<tr class='undefined'><td>B.effective_rank" not in html
+    assert "<tr class='undefined'><td>cka_linear</td>" in html
+    spectra = re.search(r"<caption>Spectrum and hubness of each set</caption>.*?</table>", html, re.S).group(0)
+    row = re.search(r"<tr><td>effective_rank</td>.*?</tr>", spectra).group(0)
+    assert re.search(r"<td class='num undefined' title='A: [^']*constant[^']*'>undefined", row), row
+    assert row.count("undefined<") == 1  # B's effective rank is a number
     # a note about no key in particular is the reason of every undefined value; "A: …" goes to A's rows
     notes = ["A: every column is constant; the spectrum is undefined", "B: every column is constant; the spectrum is undefined"]
     assert undefined_reason("B.hubs", notes)[0] == notes[1] and undefined_reason("A.hubs", notes)[0] == notes[0]
