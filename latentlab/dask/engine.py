@@ -131,9 +131,11 @@ class DaskEngine:
         if self.range_rows:
             step = int(self.range_rows)
         else:
-            bounds = getattr(sources[0], "bounds", None)  # ShardRows: one task per shard
-            if bounds is not None and len(sources) == 1 and len(bounds) > 2:
-                return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+            # shard folders split alike (a LAION dump's img_emb and text_emb): one task per shard
+            bounds = [getattr(s, "bounds", None) for s in sources]
+            if bounds[0] is not None and len(bounds[0]) > 2 and all(
+                    b is not None and np.array_equal(b, bounds[0]) for b in bounds):
+                return [(int(a), int(b)) for a, b in zip(bounds[0][:-1], bounds[0][1:]) if b > a]
             step = max(rows, math.ceil(n / (4 * max(self._n_workers(), 1))))
         return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
 

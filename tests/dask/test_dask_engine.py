@@ -42,6 +42,13 @@ def folders(tmp_path_factory):
         (root / name).mkdir()
         for i, lo in enumerate(range(0, N, SHARD)):
             np.save(root / name / f"{name}_{i}.npy", arr[lo : lo + SHARD])
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (root / "pq").mkdir()
+    for i, lo in enumerate(range(0, N, SHARD)):  # the same rows as parquet shards, row groups of 64
+        pq.write_table(pa.table({"emb": pa.array(list(x[lo : lo + SHARD]), type=pa.list_(pa.float32(), D))}),
+                       root / "pq" / f"part-{i}.parquet", row_group_size=64)
     return str(root / "img_emb"), str(root / "text_emb"), x, y
 
 
@@ -150,6 +157,22 @@ def test_cli_engine_dask_gives_the_local_json(folders, cluster, cli):
         for key, value in local.items():
             if isinstance(value, float):
                 assert dask[key] == pytest.approx(value, rel=1e-5), (cmd, key)  # float32 blocks of other sizes
+
+
+def test_cli_fit_retrieval_and_parquet_shards_on_dask(folders, cluster, cli, tmp_path):
+    a, b, x, _ = folders
+    pq_folder = a.replace("img_emb", "pq")
+    dask_flags = ("--device", "cpu", "--engine", "dask", "--scheduler", cluster[0].scheduler_address)
+    local = cli.json("retrieval", a, b, "--device", "cpu")
+    assert cli.json("retrieval", a, b, *dask_flags) == local
+    cli("fit", "procrustes", a, b, "-o", tmp_path / "local.safetensors", "--dtype", "float64")
+    cli("fit", "procrustes", pq_folder, b, "-o", tmp_path / "dask.safetensors", "--dtype", "float64", *dask_flags)
+    w_local = latentlab.load_aligner(tmp_path / "local.safetensors").W_
+    w_dask = latentlab.load_aligner(tmp_path / "dask.safetensors").W_
+    close(np.asarray(w_dask), np.asarray(w_local), rtol=1e-8)  # parquet shards read by the workers
+    m_local = cli.json("cka-matrix", a, b, pq_folder, "--device", "cpu", "--dtype", "float64")
+    m_dask = cli.json("cka-matrix", a, b, pq_folder, *dask_flags, "--dtype", "float64")
+    close(np.asarray(m_dask["matrix"], dtype=float), np.asarray(m_local["matrix"], dtype=float))
 
 
 def test_unreachable_scheduler_is_one_error_line_and_writes_nothing(folders, cli, tmp_path):
