@@ -150,7 +150,7 @@ def apply_cmd(map_path, x, output, side, opts):
     from ..io import write_embeddings
 
     check_outputs({"-o": output}, {"MAP": map_path, "X": x})
-    aligner = load_aligner(map_path)
+    aligner = load_aligner(map_path).set_params(device=opts.device)  # maps carry no device: --device decides
     out = aligner.transform(x) if side == "source" else aligner.transform_target(x)
     import numpy as np
 

@@ -199,3 +199,25 @@ def test_clone_of_a_device_aligner_refits_to_the_same_map(device, name, data):
 def _fit_rows(al, X, Y):
     idx = al.anchor_indices_
     return X[idx], Y[idx]
+
+
+def test_cli_apply_computes_on_the_device_it_is_given(cli, tmp_path, data, device):
+    X, Y, _ = data
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", Y)
+    cli("fit", "ridge", tmp_path / "x.npy", tmp_path / "y.npy", "-o", tmp_path / "m.safetensors", "--dtype", "float64")
+    out = cli.json("apply", tmp_path / "m.safetensors", tmp_path / "x.npy", "-o", tmp_path / "o.npy",
+                   "--device", device, "--dtype", "float64")
+    ref = fit_aligner("ridge", X, Y, device="cpu", dtype="float64").transform(X)
+    assert out["rows"] == len(X) and np.abs(np.load(tmp_path / "o.npy") - ref).max() <= 1e-6 * _scale(ref)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_cli_apply_honours_device_cuda_without_a_gpu(cli, tmp_path, data):
+    X, Y, _ = data
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", Y)
+    cli("fit", "ridge", tmp_path / "x.npy", tmp_path / "y.npy", "-o", tmp_path / "m.safetensors")
+    res = cli("apply", tmp_path / "m.safetensors", tmp_path / "x.npy", "-o", tmp_path / "o.npy",
+              "--device", "cuda", ok=False)
+    assert res.exit_code == 2 and "--device cuda" in res.stderr and not (tmp_path / "o.npy").exists()
