@@ -38,7 +38,8 @@ _API = {
     "match": "latentlab.align",
     "embed": "latentlab.loaders",
 }
-_SUBMODULES = {"analyze", "align", "retrieval", "loaders", "io", "compute", "stats", "knn", "plot", "report"}
+_SUBMODULES = {"analyze", "align", "retrieval", "loaders", "io", "compute", "stats", "knn", "plot", "report",
+               "dask"}  # latentlab.dask needs the extra only when used
 
 
 def __getattr__(name: str):

@@ -160,9 +160,18 @@ def check_parts(shards: list[Path], parts: list) -> None:
 
 
 def _check_metadata(shards: list[Path], parts: list, metadata: Path) -> None:
-    """``metadata/metadata_N.parquet`` beside shard N holds as many rows (from the footer)."""
+    """``metadata/metadata_N.parquet`` beside shard N holds as many rows (from the footer), and
+    no metadata shard lacks its embedding shard (how a lost *last* shard shows)."""
     import pyarrow.parquet as pq
 
+    have = {int(_NUMBERED.match(p.stem)["num"]) for p in shards}
+    for meta in sorted(metadata.glob(f"{METADATA}_*.parquet")):
+        found = _NUMBERED.match(meta.stem)
+        if found and int(found["num"]) not in have:
+            numbered = [(int(_NUMBERED.match(p.stem)["num"]), p) for p in shards]
+            missing = shards[0].parent / _shard_name(numbered, int(found["num"]))
+            raise InputError(f"{missing}: missing shard {int(found['num'])} ({meta} has no embedding shard); "
+                             f"restore it or re-export the dump")
     for shard, part in zip(shards, parts):
         number = _NUMBERED.match(shard.stem)["num"]
         meta = metadata / f"{METADATA}_{number}.parquet"

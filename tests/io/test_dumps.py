@@ -172,3 +172,11 @@ def test_unnumbered_npy_folders_keep_the_plain_rules(tmp_path):
     np.save(folder / "a.npy", x[:10])
     np.save(folder / "b.npy", x[10:])
     np.testing.assert_array_equal(np.asarray(read_embeddings(folder)), x)
+
+
+def test_cli_names_the_missing_shard(tmp_path, cli):
+    root = _laion(tmp_path / "dump", _rows())
+    (root / "img_emb" / "img_emb_11.npy").unlink()
+    res = cli("spectrum", f"{root}::img_emb", ok=False)
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.startswith("error: ") and "img_emb_11.npy: missing shard 11" in res.stderr
