@@ -5,6 +5,8 @@ stdout, no traceback — and quickly, without allocating what a lying header cla
 """
 from __future__ import annotations
 
+import json
+import re
 import time
 import tracemalloc
 import zipfile
@@ -238,11 +240,137 @@ def good_npy(tmp_path) -> Path:
     return tmp_path / "good.npy"
 
 
-@pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("command", ["gap", "cka", "spectrum"])
-def test_cli_refuses_malformed_input(cli, tmp_path, good_npy, case, command):
-    bad = str(CASES[case](tmp_path))
-    args = [command, bad] + ([] if command == "spectrum" else [good_npy])
+@pytest.fixture(scope="module")
+def warm_imports():
+    """Import what the commands import lazily (torch, scikit-learn, matplotlib) once, untimed:
+    the time limit below is about work done on a malformed file, not first imports."""
+    import importlib
+
+    for module in ("latentlab.align", "latentlab.analyze.gap", "latentlab.report", "latentlab.plot.figures"):
+        importlib.import_module(module)
+
+
+@pytest.fixture(scope="module")
+def good_map(tmp_path_factory) -> Path:
+    """A valid 4 → 4 procrustes map (fitted once), for apply/evaluate with a malformed X."""
+    from latentlab.align import fit_aligner
+
+    path = tmp_path_factory.mktemp("map") / "good.safetensors"
+    fit_aligner("procrustes", good(40).astype(np.float64), good(40)[:, ::-1].astype(np.float64),
+                n_anchors=20).save(path)
+    return path
+
+
+def _map_edited(name, edit):
+    """The good map with its latentlab header metadata edited (dims, method, flags)."""
+    def make(p: Path, good_map: Path) -> Path:
+        raw = good_map.read_bytes()
+        n = int.from_bytes(raw[:8], "little")
+        header = json.loads(raw[8 : 8 + n])
+        meta = json.loads(header["__metadata__"]["latentlab"])
+        edit(meta)
+        header["__metadata__"]["latentlab"] = json.dumps(meta)
+        text = json.dumps(header).encode()
+        text += b" " * (-len(text) % 8)
+        (p / name).write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n :])
+        return p / name
+    return make
+
+
+def _map_raw(name, cut=None, data=None):
+    def make(p: Path, good_map: Path) -> Path:
+        (p / name).write_bytes(data if data is not None else good_map.read_bytes()[:cut])
+        return p / name
+    return make
+
+
+def _embedding_safetensors(p: Path, good_map: Path) -> Path:
+    from latentlab.io import write_embeddings
+
+    return write_embeddings(p / "memb.safetensors", good())
+
+
+#: Malformed MAP files for apply/evaluate (header edits are the issue's classes).
+MAP_CASES = {
+    "map garbage": _map_raw("mgarb.safetensors", data=b"\xff" * 40),
+    "map truncated": _map_raw("mcut.safetensors", cut=200),
+    "map header length huge": _map_raw("mlen.safetensors", data=(10**15).to_bytes(8, "little") + b"{}"),
+    "map dims 10**12": _map_edited("mhuge.safetensors", lambda m: m["dims"].update(source=10**12)),
+    "map dims -5": _map_edited("mneg.safetensors", lambda m: m["dims"].update(source=-5)),
+    "map dims 16": _map_edited("m16.safetensors", lambda m: m["dims"].update(target=16)),
+    "map method edited": _map_edited("mmeth.safetensors", lambda m: m.update(method="ridge")),
+    "map l2 'yes please'": _map_edited("ml2.safetensors", lambda m: m["preprocessing"]["source"].update(
+        l2="yes please")),
+    "map is an embedding file": _embedding_safetensors,
+}
+
+#: One malformed file per class for the commands beyond gap/cka/spectrum (which take the whole
+#: corpus): lying, overflowing and negative .npy headers, truncation, pickled objects, npz
+#: corruption, shard folders, and each other reader's garbage.
+CLASSES = ["truncated npy", "header with 10**12 rows", "header with overflowing shape", "negative dim header",
+           "object npy", "object npz", "corrupted-CRC npz", "npz member with 10**12 rows",
+           "shard folder with a sub-folder", "shards with mismatched widths", "pt dict of strings",
+           "safetensors garbage", "parquet garbage", "csv with text"]
+
+#: Every command that reads embeddings; BAD is the malformed file, GOOD a valid 16 × 4 array,
+#: MAP a valid map, OUT a fresh output folder. Each malformed position of a command is a row.
+COMMANDS = {
+    "gap": ["gap", "BAD", "GOOD"],
+    "cka": ["cka", "BAD", "GOOD"],
+    "spectrum": ["spectrum", "BAD"],
+    "similarity": ["similarity", "GOOD", "BAD", "-m", "linear_cka"],
+    "cka-matrix": ["cka-matrix", "GOOD", "BAD"],
+    "cka-matrix rows×cols": ["cka-matrix", "--rows", "GOOD", "--cols", "BAD"],
+    "overlap": ["overlap", "BAD", "GOOD"],
+    "uniformity A": ["uniformity", "BAD"],
+    "uniformity B": ["uniformity", "GOOD", "BAD"],
+    "retrieval": ["retrieval", "GOOD", "BAD"],
+    "retrieval bank": ["retrieval", "GOOD", "GOOD", "--fix", "qbnorm", "--bank-queries", "BAD"],
+    "fit SRC": ["fit", "procrustes", "BAD", "GOOD", "-o", "OUT/m.safetensors"],
+    "fit TGT": ["fit", "ridge", "GOOD", "BAD", "--alpha", "1", "-o", "OUT/m.safetensors"],
+    "apply X": ["apply", "MAP", "BAD", "-o", "OUT/x.npy"],
+    "evaluate": ["evaluate", "MAP", "GOOD", "BAD"],
+    "match": ["match", "BAD", "GOOD"],
+    "plot sims": ["plot", "sims", "BAD", "GOOD", "-o", "OUT/f.png"],
+    "plot joint umap": ["plot", "joint", "GOOD", "BAD", "--projection", "umap", "-o", "OUT/f.png"],
+    "plot spectrum": ["plot", "spectrum", "BAD", "-o", "OUT/f.png"],
+    "plot angles": ["plot", "angles", "BAD", "GOOD", "-o", "OUT/f.png"],
+    "plot cka": ["plot", "cka", "GOOD", "BAD", "-o", "OUT/f.png"],
+    "plot retrieval": ["plot", "retrieval", "BAD", "GOOD", "-o", "OUT/f.png"],
+    "plot shift": ["plot", "shift", "GOOD", "BAD", "-o", "OUT/f.png"],
+    "report": ["report", "BAD", "GOOD", "--sections", "gap", "--bootstrap", "0", "--calibrate", "0",
+               "-o", "OUT/r.html"],
+    "report --compare": ["report", "--compare", "one:GOOD,GOOD", "two:GOOD,BAD", "--sections", "gap",
+                         "--bootstrap", "0", "--calibrate", "0", "-o", "OUT/r.html"],
+    "view": ["view", "BAD", "GOOD", "-o", "OUT/v.html"],
+    "export": ["export", "GOOD", "BAD", "--projector", "OUT/proj"],
+}
+#: Commands that take a malformed MAP (the rest of their arguments valid).
+MAP_COMMANDS = {
+    "apply MAP": ["apply", "BAD", "GOOD", "-o", "OUT/x.npy"],
+    "evaluate MAP": ["evaluate", "BAD", "GOOD", "GOOD"],
+}
+
+
+def _params():
+    full = {"gap", "cka", "spectrum"}  # the whole corpus through the cheapest readers of each kind
+    for command, argv in COMMANDS.items():
+        for case in (CASES if command in full else CLASSES):
+            yield pytest.param(argv, CASES[case], case, id=f"{command}-{case}")
+    for command, argv in MAP_COMMANDS.items():
+        for case, make in MAP_CASES.items():
+            yield pytest.param(argv, make, case, id=f"{command}-{case}")
+
+
+@pytest.mark.parametrize("argv,make,case", list(_params()))
+def test_cli_refuses_malformed_input(cli, tmp_path, good_npy, good_map, warm_imports, argv, make, case):
+    """Exit 2, one ``error:`` line naming the file, nothing on stdout, nothing written, no
+    traceback or internal error — quickly and without allocating what a header claims."""
+    bad = str(make(tmp_path, good_map) if case in MAP_CASES else make(tmp_path))
+    out = tmp_path / "out"
+    out.mkdir()
+    subs = {"BAD": bad, "GOOD": str(good_npy), "MAP": str(good_map), "OUT": str(out)}
+    args = [re.sub(r"\b(BAD|GOOD|MAP|OUT)\b", lambda m: subs[m.group(1)], a) for a in argv]
     tracemalloc.start()
     t0 = time.perf_counter()
     try:
@@ -257,6 +385,7 @@ def test_cli_refuses_malformed_input(cli, tmp_path, good_npy, case, command):
     assert "\n" not in err and err.startswith("error:"), err
     assert "Traceback" not in err and "internal error" not in err
     assert NAMED.get(case, Path(bad.split("::")[0]).name) in err, err
+    assert list(out.iterdir()) == [], "an output was written for a malformed input"
     assert peak < 64 * 2**20, f"peak traced memory {peak / 2**20:.1f} MiB"
     assert elapsed < 10, elapsed
 
