@@ -25,6 +25,8 @@ from ..errors import InputError
 INSTALL = "pip install 'latentlab[dask]'"
 #: Seconds to wait for a scheduler before giving up (an unreachable address fails fast).
 CONNECT_TIMEOUT = 5.0
+#: A dask.array block (read whole by a worker) holds at most this many local blocks' bytes.
+BLOCK_BUDGETS = 4
 #: Seconds between checks that the workers a pass started with are still there.
 WATCH_INTERVAL = 0.2
 
@@ -117,7 +119,7 @@ class DaskEngine:
         # the local pass sums around its first block's means: so does every partial here
         first = [backend.tensor(np.asarray(s[0 : min(rows, n)])) for s in sources]
         shift = make().update(*(first if transform is None else [transform(t) for t in first])).shift
-        ranges = self._ranges(sources, n, rows)
+        ranges = self._ranges(sources, n, rows, backend)
         arrays = [_as_dask_array(dask, da, s, ranges) for s in sources]
         blocks = [a.to_delayed().ravel() for a in arrays]
         parts = [dask.delayed(_partial, pure=True)(make, shift, backend, rows, transform, *[b[i] for b in blocks])
@@ -127,17 +129,20 @@ class DaskEngine:
                      for i in range(0, len(parts), 2)]
         return self._run(parts[0])
 
-    def _ranges(self, sources, n: int, rows: int) -> list[tuple[int, int]]:
+    def _ranges(self, sources, n: int, rows: int, backend) -> list[tuple[int, int]]:
+        """Row ranges, one dask.array block (and task) each: a shard of a shard folder, else a
+        quarter of a worker's share; never more than :data:`BLOCK_BUDGETS` local blocks' bytes,
+        since a worker holds its whole block (a 1.5 GB LAION shard becomes several blocks)."""
         if self.range_rows:
-            step = int(self.range_rows)
-        else:
-            # shard folders split alike (a LAION dump's img_emb and text_emb): one task per shard
-            bounds = [getattr(s, "bounds", None) for s in sources]
-            if bounds[0] is not None and len(bounds[0]) > 2 and all(
-                    b is not None and np.array_equal(b, bounds[0]) for b in bounds):
-                return [(int(a), int(b)) for a, b in zip(bounds[0][:-1], bounds[0][1:]) if b > a]
-            step = max(rows, math.ceil(n / (4 * max(self._n_workers(), 1))))
-        return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+            return _split([(0, n)], int(self.range_rows))
+        row_bytes = sum(int(s.shape[1]) * np.dtype(s.dtype).itemsize for s in sources)
+        cap = max(rows, BLOCK_BUDGETS * backend.block_bytes // max(row_bytes, 1))
+        # shard folders split alike (a LAION dump's img_emb and text_emb): one task per shard
+        bounds = [getattr(s, "bounds", None) for s in sources]
+        if bounds[0] is not None and len(bounds[0]) > 2 and all(
+                b is not None and np.array_equal(b, bounds[0]) for b in bounds):
+            return _split([(int(a), int(b)) for a, b in zip(bounds[0][:-1], bounds[0][1:]) if b > a], cap)
+        return _split([(0, n)], min(cap, max(rows, math.ceil(n / (4 * max(self._n_workers(), 1))))))
 
     def _n_workers(self) -> int:
         return len(self._workers())
@@ -190,6 +195,12 @@ class DaskEngine:
                 raise
             raise InputError(f"scheduler {self.address}: the run failed ({type(exc).__name__}: {_reason(exc)}); "
                              f"nothing was written") from exc
+
+
+def _split(ranges: list[tuple[int, int]], step: int) -> list[tuple[int, int]]:
+    """Each range cut into pieces of at most ``step`` rows."""
+    step = max(int(step), 1)
+    return [(lo, min(lo + step, hi)) for a, hi in ranges for lo in range(a, hi, step)]
 
 
 # ---------------------------------------------------------------------- worker-side tasks

@@ -238,3 +238,18 @@ def test_unreachable_address_is_refused_before_any_work():
             pass
     assert time.monotonic() - start < 5
     assert current_engine() is None  # a failed connection leaves no engine behind
+
+
+def test_ranges_follow_the_shards_and_stay_within_the_block_budget(folders, cluster):
+    from latentlab.compute import Backend
+    from latentlab.io import read_embeddings
+
+    a, b, _, _ = folders
+    xa, xb = read_embeddings(a).data, read_embeddings(b).data
+    eng = DaskEngine(client=cluster[1])
+    roomy = Backend.make("cpu", "float32")
+    assert eng._ranges([xa, xb], N, 64, roomy) == [(0, 250), (250, 500), (500, 750), (750, 1000), (1000, 1200)]
+    tight = Backend.make("cpu", "float32", block_bytes=128 * 2 * D * 4 // 4)  # 4 budgets = 128 paired rows
+    pieces = eng._ranges([xa, xb], N, 64, tight)
+    assert max(hi - lo for lo, hi in pieces) == 128 and pieces[0] == (0, 128) and (250, 378) in pieces
+    assert sum(hi - lo for lo, hi in pieces) == N
