@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.formats import first_line
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 TABLE_SUFFIXES = (".jsonl", ".csv", ".tsv", ".parquet")
@@ -49,17 +50,12 @@ def read_inputs(source, *, modality: str = "auto", column: str | None = None,
         path = Path(source)
         if not path.exists():
             raise InputError(f"{path}: no such file or directory")
-        if path.is_dir():
-            if modality == "text":
-                raise InputError(f"{path}: a folder is read as images; text comes from a file")
-            items, mod = _image_folder(path), "image"
-            digest, hash_of = _listing_sha256(path, items), "listing (relative names and sizes)"
-        else:
-            mod = "text" if modality == "auto" else modality
-            items = _read_file(path, column)
-            if mod == "image":
-                items = [str((path.parent / p).resolve()) if not os.path.isabs(p) else p for p in items]
-            digest, hash_of = file_sha256(path), "file"
+        try:
+            items, mod, digest, hash_of = _read_path(path, modality, column)
+        except OSError as exc:  # EACCES, EIO, a folder listing that fails half-way: the user's file, not a bug
+            where = exc.filename if isinstance(exc.filename, str) and exc.filename != str(path) else None
+            raise InputError(f"{path}: cannot read{f' {where}' if where else ''} "
+                             f"({exc.strerror or first_line(exc)}); check that it is readable") from None
         name = str(path)
     if not items:
         raise InputError(f"{name}: no items to embed (empty input)")
@@ -67,6 +63,20 @@ def read_inputs(source, *, modality: str = "auto", column: str | None = None,
     if limit is not None:
         items = items[:limit]
     return InputSet(items, mod, name, digest, hash_of, column, total)
+
+
+def _read_path(path: Path, modality: str, column: str | None) -> tuple[list, str, str, str]:
+    """Items, modality, digest and what the digest is of, for a file or an image folder."""
+    if path.is_dir():
+        if modality == "text":
+            raise InputError(f"{path}: a folder is read as images; text comes from a file")
+        items = _image_folder(path)
+        return items, "image", _listing_sha256(path, items), "listing (relative names and sizes)"
+    mod = "text" if modality == "auto" else modality
+    items = _read_file(path, column)
+    if mod == "image":
+        items = [str((path.parent / p).resolve()) if not os.path.isabs(p) else p for p in items]
+    return items, mod, file_sha256(path), "file"
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
