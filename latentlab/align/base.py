@@ -154,7 +154,7 @@ class Aligner(BaseEstimator, TransformerMixin):
         self.n_anchors_ = ex.n if self.paired else (0 if anchor_indices is None else len(anchor_indices))
         if self.paired and ex.n < max(ex.dim, ey.dim) and self.warn_underdetermined:
             warnings.warn(f"{self.method}: {ex.n} anchors for {ex.dim} → {ey.dim} dims; fewer anchors than "
-                          f"dimensions, so the fit is underdetermined (minimum-norm / rank-truncated solution) "
+                          f"dimensions, so the fit is underdetermined ({self.underdetermined_solution}) "
                           f"and the map will generalise poorly", LatentlabWarning, stacklevel=2)
         if anchor_indices is not None:
             self.anchor_indices_ = np.asarray(anchor_indices, dtype=np.int64)
@@ -164,6 +164,8 @@ class Aligner(BaseEstimator, TransformerMixin):
         self.n_rows_ = int(n_rows) if n_rows is not None else (ex.n if self.paired else None)
         return self
 
+    #: How this method resolves an underdetermined fit, for the warning above (ridge overrides).
+    underdetermined_solution = "minimum-norm / rank-truncated solution"
     warn_underdetermined: ClassVar[bool] = True
 
     def _why_min(self) -> str:

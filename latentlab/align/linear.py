@@ -57,6 +57,7 @@ class Ridge(DirectAligner):
 
     method = "ridge"
     PRE = {"center": True}
+    underdetermined_solution = "the ridge penalty α makes it unique, but it rests on α alone"
     PARAMS = {"alpha": 1.0, "alpha_cv": "gcv"}
 
     def __init__(self, *, alpha=1.0, alpha_cv="gcv", l2=None, center=None, standardize=None, device="auto", dtype="float32"):
@@ -115,19 +116,27 @@ def gcv_scores(stats: PairStats, grid, *, intercept: bool) -> torch.Tensor:
     """GCV(α) = n·RSS(α) / (n − tr H(α))², all from the moments (Golub et al. 1979).
 
     tr H = Σ λ_j/(λ_j+α) (+1 for an unpenalised intercept); RSS per target column summed.
+    Both are written so that nothing cancels when the fit interpolates (anchors ≤ dimensions):
+    RSS(α) = RSS(0⁺) + Σ_j g_j² α² / (λ_j (λ_j+α)²) and n − tr H = (n − rank − intercept)
+    + Σ_j α/(λ_j+α), over the eigenvalues kept (λ_j > rtol·λ_max). The textbook form
+    tr Syy − 2Σ f g² + Σ λ f² g² subtracts numbers of size tr Syy to get an RSS near 0 and, with
+    n ≤ d, rounded to 0 at small α — GCV then chose the smallest α on the grid every time.
     One float64 score per grid value, on the moments' device.
     """
     lam, Q = _eig(stats)
+    rtol = stats.rtol if stats.rtol is not None else lam.shape[0] * float(torch.finfo(torch.float64).eps)
+    top = float(lam.max()) if lam.numel() else 0.0
+    keep = lam > rtol * top if top > 0 else torch.zeros_like(lam, dtype=torch.bool)
     G = Q.T @ stats.Sxy  # d × dy
-    g2 = torch.sum(G * G, dim=1)
-    syy = torch.trace(stats.Syy)
+    g2 = torch.sum(G * G, dim=1)[keep]
+    lam = lam[keep]
     n = stats.n
+    rss_min = (torch.trace(stats.Syy) - torch.sum(g2 / lam)).clamp_min(0.0)
     a = torch.as_tensor(np.asarray(grid, dtype=np.float64), device=lam.device)[:, None]
-    f = 1.0 / (lam + a)  # (grid, d)
-    # RSS = tr Syy − 2 Σ_j f_j g_j² + Σ_j λ_j f_j² g_j²
-    rss = syy - 2.0 * torch.sum(f * g2, dim=1) + torch.sum(lam * f * f * g2, dim=1)
-    trh = torch.sum(lam * f, dim=1) + (1.0 if intercept else 0.0)
-    return n * rss.clamp_min(0.0) / (n - trh).clamp_min(1e-12) ** 2
+    shrink = a / (lam + a)  # (grid, rank)
+    rss = rss_min + torch.sum(g2 / lam * shrink * shrink, dim=1)
+    resid_dof = (n - lam.numel() - (1.0 if intercept else 0.0)) + torch.sum(shrink, dim=1)
+    return n * rss / resid_dof.clamp_min(1e-300) ** 2
 
 
 def loo_scores(Xdata, Ydata, pre_x, pre_y, stats: PairStats, grid, *, intercept: bool,

@@ -242,3 +242,27 @@ def test_nan_anchor_named_after_the_single_pass():
     X[17, 2] = np.nan
     with pytest.raises(InputError, match="row 17"):
         _fit_aligner("procrustes", X, Y)
+
+
+@pytest.mark.parametrize("n,d", [(30, 80), (120, 10)])
+def test_ridge_gcv_matches_hat_matrix_when_interpolating(n, d):
+    """With anchors ≤ dimensions the fit interpolates at small α: GCV must still follow the
+    explicit hat-matrix formula (it used to round RSS to 0 and always pick the grid's edge)."""
+    rng = np.random.default_rng(13)
+    X = rng.normal(size=(n, d))
+    Y = X[:, :5] @ rng.normal(size=(5, 4)) + rng.normal(size=(n, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LatentlabWarning)  # n < d warns, as it should
+        auto = fit_aligner("ridge", X, Y, alpha="auto")
+    grid = np.asarray(auto.fit_stats_["alpha_grid"])
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+
+    def gcv(a):
+        H = Xc @ np.linalg.solve(Xc.T @ Xc + a * np.eye(d), Xc.T)
+        r = Yc - H @ Yc
+        return n * np.sum(r * r) / (n - 1 - np.trace(H)) ** 2
+
+    ref = np.array([gcv(a) for a in grid])
+    assert 0 < int(np.argmin(ref)) < len(grid) - 1  # an interior optimum: the test can tell
+    assert auto.alpha_ == pytest.approx(grid[int(np.argmin(ref))])
+    assert auto.fit_stats_["cv_error"] == pytest.approx(ref.min(), rel=1e-6)
