@@ -135,7 +135,7 @@ class DaskEngine:
         since a worker holds its whole block (a 1.5 GB LAION shard becomes several blocks)."""
         if self.range_rows:
             return _split([(0, n)], int(self.range_rows))
-        row_bytes = sum(int(s.shape[1]) * np.dtype(s.dtype).itemsize for s in sources)
+        row_bytes = sum(int(s.shape[1]) * _itemsize(s) for s in sources)
         cap = max(rows, BLOCK_BUDGETS * backend.block_bytes // max(row_bytes, 1))
         # shard folders split alike (a LAION dump's img_emb and text_emb): one task per shard
         bounds = [getattr(s, "bounds", None) for s in sources]
@@ -164,7 +164,11 @@ class DaskEngine:
     def _map_queries(self, func, queries, gallery, per_query: tuple, kwargs: dict) -> list:
         dask, _, _ = require_dask()
         n = len(queries)
-        step = int(self.range_rows) if self.range_rows else max(256, math.ceil(n / (2 * max(self._n_workers(), 1))))
+        step = int(self.range_rows or 0)
+        if not step:  # a worker holds its query block: the same byte cap as the accumulations
+            row_bytes = int(queries.shape[1]) * _itemsize(queries)
+            cap = BLOCK_BUDGETS * kwargs["backend"].block_bytes // max(row_bytes, 1)
+            step = max(256, min(cap, math.ceil(n / (2 * max(self._n_workers(), 1)))))
         q, g = (dask.delayed(x, pure=False, traverse=False) for x in (queries, gallery))
         tasks = [dask.delayed(_query_range, pure=True)(func, q, g, lo, min(lo + step, n),
                                                        tuple(np.asarray(p)[lo : lo + step] for p in per_query), kwargs)
@@ -197,6 +201,12 @@ class DaskEngine:
                              f"nothing was written") from exc
 
 
+def _itemsize(source) -> int:
+    """Bytes per value of a numpy-like or torch source."""
+    dt = source.dtype
+    return int(dt.itemsize) if type(dt).__module__ == "torch" else np.dtype(dt).itemsize
+
+
 def _split(ranges: list[tuple[int, int]], step: int) -> list[tuple[int, int]]:
     """Each range cut into pieces of at most ``step`` rows."""
     step = max(int(step), 1)
@@ -211,7 +221,8 @@ def _read_rows(source, lo: int, hi: int) -> np.ndarray:
 def _as_dask_array(dask, da, source, ranges):
     """``source`` as a dask array chunked by ``ranges``, each chunk read on a worker."""
     src = dask.delayed(source, pure=False, traverse=False)
-    width, dtype = int(source.shape[1]), np.dtype(source.dtype)
+    width = int(source.shape[1])
+    dtype = np.dtype(f"f{_itemsize(source)}") if type(source.dtype).__module__ == "torch" else np.dtype(source.dtype)
     chunks = [da.from_delayed(dask.delayed(_read_rows, pure=True)(src, lo, hi), shape=(hi - lo, width), dtype=dtype)
               for lo, hi in ranges]
     return da.concatenate(chunks, axis=0) if len(chunks) > 1 else chunks[0]
