@@ -143,8 +143,8 @@ def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, 
                 raise
             done.append(Section(key, key, skipped=f"failed: {type(exc).__name__}: {exc}",
                                 notes=[traceback.format_exc(limit=3)]))
-    inputs = {"A": {"name": ctx.name_a, "spec": spec_a, "n": ea.n, "dim": ea.dim, "provenance": ea.provenance},
-              "B": {"name": ctx.name_b, "spec": spec_b, "n": eb.n, "dim": eb.dim, "provenance": eb.provenance},
+    inputs = {"a": {"name": ctx.name_a, "spec": spec_a, "n": ea.n, "dim": ea.dim, "provenance": ea.provenance},
+              "b": {"name": ctx.name_b, "spec": spec_b, "n": eb.n, "dim": eb.dim, "provenance": eb.provenance},
               "paired": paired}
     settings = {"seed": seed, "device": str(device), "dtype": dtype, "bootstrap": bootstrap, "projection": projection,
                 "calibrate": int(calibrate)}

@@ -11,7 +11,7 @@ from ..results import format_value
 from .render import UNDEFINED, _md_cell, is_undefined, md_text, slug, table_rows
 from .render_html import nav, page, section_body, stamp
 from .render_md import section_md
-from .summary import reference_text
+from .summary import interval, reference_text
 
 e = html.escape
 
@@ -21,8 +21,8 @@ def _cell(it: dict | None) -> tuple[str, str]:
     if it is None:
         return "—", "not run or not applicable"
     value = UNDEFINED if it["value"] is None else format_value(it["value"], 3)
-    if it["ci"]:
-        value += f" [{format_value(it['ci'][0], 3)}, {format_value(it['ci'][1], 3)}]"
+    if interval(it):
+        value += " [{}, {}]".format(*(format_value(x, 3) for x in interval(it)))
     ref = reference_text(it)
     return (f"{value} ({ref})" if ref else value), it["verdict"]
 
@@ -53,7 +53,7 @@ def comparison_html(cmp) -> str:
     parts = [f"<h1>{e(title)}</h1>", f"<p class='note'>{stamp(first)} · {cmp.seconds:.1f} s in all</p>",
              "<table><tr><th>run</th><th>A</th><th>B</th><th>rows</th><th>dims</th><th>paired</th></tr>"]
     for name, rep in cmp.runs.items():
-        a, b = rep.inputs["A"], rep.inputs["B"]
+        a, b = rep.inputs["a"], rep.inputs["b"]
         parts.append(f"<tr><th>{e(name)}</th><td>{e(a['spec'])}</td><td>{e(b['spec'])}</td>"
                      f"<td class='num'>{a['n']} / {b['n']}</td><td class='num'>{a['dim']} / {b['dim']}</td>"
                      f"<td>{'yes' if rep.inputs['paired'] else 'no'}</td></tr>")
@@ -94,7 +94,7 @@ def comparison_markdown(cmp, figure_dir: Path | None = None, link_prefix: str = 
     lines = [f"# latentlab comparison: {md_text(' vs '.join(runs))}", "",
              "| run | A | B | rows | dims |", "| --- | --- | --- | --- | --- |"]
     for name, rep in cmp.runs.items():
-        a, b = rep.inputs["A"], rep.inputs["B"]
+        a, b = rep.inputs["a"], rep.inputs["b"]
         lines.append("| " + " | ".join(_md_cell(x) for x in (name, a["spec"], b["spec"], f"{a['n']} / {b['n']}",
                                                               f"{a['dim']} / {b['dim']}")) + " |")
     head = ["| quantity | " + " | ".join(_md_cell(r) for r in runs) + " |", "|" + " --- |" * (len(runs) + 1)]

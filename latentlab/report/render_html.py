@@ -8,7 +8,7 @@ import re
 from ..results import format_value
 from .render import (CSS, UNDEFINED, _cal_help, _chance_cell, _columns, _png_b64, cell_reason, cell_text,
                      is_undefined, table_rows)
-from .summary import reference_text
+from .summary import interval, reference_text
 
 e = html.escape
 
@@ -26,7 +26,7 @@ def stamp(report) -> str:
 
 
 def render_html(report) -> str:
-    a, b = report.inputs["A"], report.inputs["B"]
+    a, b = report.inputs["a"], report.inputs["b"]
     title = f"latentlab report: {a['name']} vs {b['name']}"
     parts = [f"<h1>{e(title)}</h1>", f"<p class='note'>{stamp(report)}</p>",
              "<table><tr><th></th><th>file</th><th>rows</th><th>dims</th><th>provenance</th></tr>"]
@@ -64,7 +64,7 @@ def summary_html(items: list[dict]) -> list[str]:
 
 def summary_cells(it: dict) -> str:
     value = UNDEFINED if it["value"] is None else format_value(it["value"], 3)
-    ci = f"[{format_value(it['ci'][0], 3)}, {format_value(it['ci'][1], 3)}]" if it["ci"] else ""
+    ci = "[{}, {}]".format(*(format_value(x, 3) for x in interval(it))) if interval(it) else ""
     return (f"<td class='num'>{e(value)}</td><td class='num'>{e(ci)}</td><td>{e(reference_text(it))}</td>"
             f"<td class='text'>{e(it['verdict'])}</td>")
 

@@ -12,12 +12,12 @@ from urllib.parse import quote
 from ..results import format_value
 from .render import (UNDEFINED, _chance_cell, _columns, _md_alt, _md_cell, _md_code, _md_fence, cell_reason,
                      cell_text, is_undefined, md_text, slug, table_rows)
-from .summary import reference_text
+from .summary import interval, reference_text
 
 
 def render_markdown(report, figure_dir: Path | None = None, link_prefix: str = "") -> str:
     m = md_text
-    a, b = report.inputs["A"], report.inputs["B"]
+    a, b = report.inputs["a"], report.inputs["b"]
     lines = [f"# latentlab report: {m(a['name'])} vs {m(b['name'])}", "",
              f"A: {_md_code(a['spec'])} ({a['n']} × {a['dim']}) · B: {_md_code(b['spec'])} ({b['n']} × {b['dim']}) · "
              f"{'paired' if report.inputs['paired'] else 'unpaired'} · {report.seconds:.1f} s", ""]
@@ -41,7 +41,7 @@ def summary_md(items: list[dict], titles: dict[str, str]) -> list[str]:
 
 def summary_cells(it: dict) -> list[str]:
     value = UNDEFINED if it["value"] is None else format_value(it["value"], 3)
-    ci = f"[{format_value(it['ci'][0], 3)}, {format_value(it['ci'][1], 3)}]" if it["ci"] else ""
+    ci = "[{}, {}]".format(*(format_value(x, 3) for x in interval(it))) if interval(it) else ""
     return [value, ci, reference_text(it), it["verdict"]]
 
 

@@ -4,8 +4,10 @@ retrievable, can a map close it", each with a one-line verdict whose thresholds 
 Each section adds its own items (:func:`item`) with the verdict functions below; the report
 lists them in :data:`ORDER`. An item is a plain dict::
 
-    {"key", "label", "value", "ci": [low, high] | None, "chance", "baseline", "baseline_label",
-     "calibrated", "verdict", "section"}
+    {"key", "label", "value", "ci": {"value": {"low", "high", "level", "method"} | None}, "chance",
+     "baseline", "baseline_label", "calibrated", "verdict", "section"}
+
+(the interval sits under ``ci`` keyed by the field it belongs to, as in every result's JSON).
 
 ``chance`` is the value expected without shared structure (½ for a balanced probe, 1/n for
 R@1, the shuffle quantile τ for CKA — Gröger, Wen & Brbić 2026); ``baseline`` is the value
@@ -64,9 +66,9 @@ def _level(value: float, levels) -> tuple[str, str]:
 def item(key: str, label: str, value, *, section: str, verdict: str, chance=None, baseline=None,
          baseline_label: str | None = None, calibrated=None) -> dict:
     """One summary line; ``value`` may be an :class:`Estimate` (its interval becomes ``ci``)."""
-    ci = ([float(value.ci_low), float(value.ci_high)]
-          if isinstance(value, Estimate) and getattr(value, "ci_low", None) is not None else None)
-    return {"key": key, "label": label, "value": _f(value), "ci": ci, "chance": _f(chance),
+    ci = ({"low": float(value.ci_low), "high": float(value.ci_high), "level": value.level, "method": value.method}
+          if isinstance(value, Estimate) and value.ci_low is not None else None)
+    return {"key": key, "label": label, "value": _f(value), "ci": {"value": ci}, "chance": _f(chance),
             "baseline": _f(baseline), "baseline_label": baseline_label, "calibrated": _f(calibrated),
             "verdict": verdict, "section": section}
 
@@ -128,13 +130,19 @@ def summary_line(it: dict) -> str:
     return f"{it['label']}: {value_text(it)} — {it['verdict']}"
 
 
+def interval(it: dict) -> tuple[float, float] | None:
+    """(low, high) of a summary item's interval, or None."""
+    ci = it["ci"]["value"]
+    return None if ci is None else (ci["low"], ci["high"])
+
+
 def value_text(it: dict) -> str:
     """The value with its interval and its chance or baseline, as plain text."""
     if it["value"] is None:
         return "undefined"
     text = _fmt(it["value"])
-    if it["ci"]:
-        text += f" [{_fmt(it['ci'][0])}, {_fmt(it['ci'][1])}]"
+    if interval(it):
+        text += " [{}, {}]".format(*map(_fmt, interval(it)))
     ref = reference_text(it)
     return f"{text} ({ref})" if ref else text
 

@@ -245,8 +245,8 @@ def test_renderer_greys_every_undefined_value_with_the_reason_from_the_notes():
     assert rows["foo"].reason == "no rows" and rows["bar"].reason == rows["A.baz"].reason == "constant input"
     assert rows["lone"].undefined and rows["lone"].reason is None
     assert rows["A.qux"].chance == 0.5 and rows["A.qux"].cal["calibrated"] == 0.25
-    rep = Report(inputs={"A": {"name": "a", "spec": "a.npy", "n": 3, "dim": 2, "provenance": {}},
-                         "B": {"name": "b", "spec": "b.npy", "n": 3, "dim": 2, "provenance": {}}, "paired": True},
+    rep = Report(inputs={"a": {"name": "a", "spec": "a.npy", "n": 3, "dim": 2, "provenance": {}},
+                         "b": {"name": "b", "spec": "b.npy", "n": 3, "dim": 2, "provenance": {}}, "paired": True},
                  sections=[s], settings={"seed": 0, "dtype": "float32"})
     html = rep.html()
     assert html.count("<td class='num undefined'") == 4 and "title='no value for these inputs'" in html

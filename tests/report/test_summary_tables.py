@@ -36,7 +36,7 @@ def test_summary_has_every_number_with_a_verdict_and_a_link(rep):
         assert it["value"] is not None and np.isfinite(it["value"])
     by = {it["key"]: it for it in items}
     gap = sections["gap"].numbers["centroid_distance"]
-    assert by["gap"]["value"] == pytest.approx(float(gap)) and by["gap"]["ci"][0] <= by["gap"]["value"] <= by["gap"]["ci"][1]
+    assert by["gap"]["value"] == pytest.approx(float(gap)) and by["gap"]["ci"]["value"]["low"] <= by["gap"]["value"] <= by["gap"]["ci"]["value"]["high"]
     assert by["separability"]["chance"] == 0.5
     ret = sections["retrieval"]
     assert by["r_at_1_ab"]["chance"] == pytest.approx(1 / 200)
