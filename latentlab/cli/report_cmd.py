@@ -8,7 +8,7 @@ from ..io.outputs import check_outputs, markdown_output, require_suffix
 from .main import cli, common_options
 from .render import emit_json
 
-SECTION_KEYS = "gap,similarities,uniformity,cka,overlap,spectrum,retrieval,stitching"
+SECTION_KEYS = "gap,view,similarities,uniformity,cka,overlap,spectrum,retrieval,stitching"
 
 
 def report_options(func):
@@ -37,10 +37,14 @@ def report_options(func):
 @click.option("--paired/--unpaired", default=None, help="Row i of A matches row i of B (default: equal row counts).")
 @click.option("--name-a", help="Display name of A (default: its file name; with --compare, A when runs differ).")
 @click.option("--name-b", help="Display name of B (default as for --name-a).")
+@click.option("--text-a", metavar="FILE", help="One text per row of A, shown on hover in the interactive view "
+                                               "(.txt lines, .csv/.tsv/.parquet FILE::COLUMN, .json list).")
+@click.option("--text-b", metavar="FILE", help="One text per row of B (as --text-a).")
+@click.option("--labels", metavar="FILE", help="One label per row (of A, or of A then B) to colour the view by.")
 @report_options
 @common_options
-def report_cmd(inputs, compare, output, paired, name_a, name_b, markdown, sections, bootstrap, calibrate, projection,
-               opts):
+def report_cmd(inputs, compare, output, paired, name_a, name_b, text_a, text_b, labels, markdown, sections, bootstrap,
+               calibrate, projection, opts):
     """Every analysis of A and B in one self-contained HTML report, a summary first.
 
     The summary answers how far apart A and B are (gap with its interval, linear
@@ -48,7 +52,9 @@ def report_cmd(inputs, compare, output, paired, name_a, name_b, markdown, sectio
     (CKA beside its shuffle chance) and whether a stitching map beats the identity — each
     with a verdict in words; it is printed after the report is written too.
 
-    Sections: modality gap (+ shift experiment), cosine similarities, uniformity/alignment,
+    Sections: modality gap (+ shift experiment), an interactive joint view (hover for a
+    row's text from --text-a/--text-b, click for its neighbours, failed retrievals and
+    hubs listed), cosine similarities, uniformity/alignment,
     CKA with bootstrap CIs and null calibration (--calibrate), subspace overlap with chance
     values, spectra and hubness, retrieval both ways (with CSLS), and stitching maps fitted
     in a valid setting (unregularised maps with at least 2 anchors per dimension, else
@@ -72,9 +78,13 @@ def report_cmd(inputs, compare, output, paired, name_a, name_b, markdown, sectio
     settings = dict(name_a=name_a, name_b=name_b, paired=paired, sections=wanted, bootstrap=bootstrap,
                     calibrate=calibrate, projection=projection, seed=opts.seed, device=opts.device, dtype=opts.dtype)
     outputs = {"-o": output, "--markdown": markdown_output(markdown) if markdown else None}
+    texts = {"--text-a": text_a, "--text-b": text_b, "--labels": labels}
     if compare:
         from ..report import build_comparison, parse_run
 
+        given = [flag for flag, v in texts.items() if v]
+        if given:
+            raise InputError(f"{given[0]}: texts and labels belong to one pair of sets; not with --compare")
         if len(inputs) < 2:
             raise InputError(f"--compare: {len(inputs)} run given; name two or more, each NAME:A,B")
         runs = [parse_run(spec) for spec in inputs]
@@ -84,10 +94,10 @@ def report_cmd(inputs, compare, output, paired, name_a, name_b, markdown, sectio
         if len(inputs) != 2:
             raise InputError(f"report takes two inputs A B, got {len(inputs)}; to compare runs use "
                              "--compare NAME:A,B NAME:A,B")
-        check_outputs(outputs, {"A": inputs[0], "B": inputs[1]})
+        check_outputs(outputs, {"A": inputs[0], "B": inputs[1], **{f: v for f, v in texts.items() if v}})
         from ..report import build_report
 
-        rep = build_report(*inputs, **settings)
+        rep = build_report(*inputs, text_a=text_a, text_b=text_b, labels=labels, **settings)
     path = rep.write_html(output)
     if markdown:
         rep.write_markdown(markdown)

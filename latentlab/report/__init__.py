@@ -83,17 +83,19 @@ def write_markdown_with_figures(path, render) -> Path:
 def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, paired: bool | None = None,
                  sections: list[str] | None = None, bootstrap: int = 200, projection: str = "pca",
                  calibrate: int = 100, seed: int = 0, device="auto", dtype="float32",
-                 strict: bool = False) -> Report:
+                 text_a=None, text_b=None, labels=None, strict: bool = False) -> Report:
     """Run every section on ``a`` and ``b`` (paths or arrays); see :mod:`.sections`.
 
     Parameters
     ----------
     paired : row i of A matches row i of B; ``None``: when the row counts agree.
-    sections : keys to run (default all): gap, similarities, uniformity, cka, overlap,
+    sections : keys to run (default all): gap, view, similarities, uniformity, cka, overlap,
         spectrum, retrieval, stitching.
     projection : ``pca`` (exact, instant) or ``umap`` for the joint view.
     calibrate : shufflings of B's rows for the null-calibrated CKA, SVCCA, PWCCA and mutual
         k-NN (chance τ and calibrated value beside each score); 0 = none.
+    text_a, text_b, labels : one string per row (a file spec or a list, see
+        :func:`latentlab.io.texts.read_texts`) shown by the interactive view on hover.
     strict : re-raise a section's failure instead of reporting it in that section.
     """
     t0 = time.perf_counter()
@@ -110,6 +112,14 @@ def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, 
     unknown = [k for k in wanted if k not in known]
     if unknown:
         raise InputError(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+    # the reproduce command names the files; lists given in Python have no file to name
+    view_args = [w for flag, t in (("--text-a", text_a), ("--text-b", text_b), ("--labels", labels))
+                 for w in ((flag, str(t)) if isinstance(t, (str, Path)) else (flag, f"<{flag[2:]} list>") if t is not None
+                           else ())]
+    if any(t is not None for t in (text_a, text_b, labels)):  # a wrong row count stops the run before any work
+        from .interactive import read_view_texts
+
+        text_a, text_b, labels = read_view_texts(ea, eb, text_a, text_b, labels)
     if projection == "umap":  # a missing latentlab[viz] stops the run here, never as a silently dropped section
         from ..plot.data import require_umap
 
@@ -118,7 +128,8 @@ def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, 
                   name_a=name_a or (display_name(spec_a) if isinstance(a, (str, Path)) else "A"),
                   name_b=name_b or (display_name(spec_b) if isinstance(b, (str, Path)) else "B"),
                   paired=paired, same_dim=ea.dim == eb.dim, seed=seed, device=device, dtype=dtype,
-                  bootstrap=bootstrap, projection=projection, calibrate=int(calibrate))
+                  bootstrap=bootstrap, projection=projection, calibrate=int(calibrate),
+                  text_a=text_a, text_b=text_b, labels=labels, view_args=view_args)
     done: list[Section] = []
     bar = progress([(k, f) for k, f in SECTIONS if k in wanted], desc="report", unit="section")
     for key, func in bar:

@@ -77,6 +77,22 @@ class JointView:
                 f"{self.html()}\n</body></html>\n")
 
 
+def read_view_texts(ea, eb, text_a=None, text_b=None, labels=None):
+    """(texts of A, texts of B, labels) read and checked against the row counts of ``ea``/``eb``.
+
+    Labels are one per row of A (shared by B when the sets are paired) or one per row of A then B.
+    """
+    from ..io.texts import read_texts
+
+    ta = read_texts(text_a, n_rows=ea.n, arg="text_a", what=f"a ({ea.name})") if text_a is not None else None
+    tb = read_texts(text_b, n_rows=eb.n, arg="text_b", what=f"b ({eb.name})") if text_b is not None else None
+    lab = None
+    if labels is not None:
+        counts = (ea.n, ea.n + eb.n) if ea.n == eb.n else (ea.n + eb.n,)
+        lab = read_texts(labels, n_rows=counts, arg="labels", what="a (one per row; or one per row of a, then b)")
+    return ta, tb, lab
+
+
 def joint_view(a, b, *, text_a=None, text_b=None, labels=None, names=("A", "B"), projection: str = "pca",
                color: str = "set", k: int = 5, max_points: int = 2000, seed: int = 0, device="auto",
                dtype="float32", view_id: str | None = None) -> JointView:
@@ -100,7 +116,6 @@ def joint_view(a, b, *, text_a=None, text_b=None, labels=None, names=("A", "B"),
     """
     from ..compute import as_backend
     from ..io import as_embeddings
-    from ..io.texts import read_texts
     from ..knn import clamp_k, hubness, k_occurrence, topk_cosine
     from ..plot.data import joint_projection
     from ..ranks import true_ranks
@@ -111,12 +126,9 @@ def joint_view(a, b, *, text_a=None, text_b=None, labels=None, names=("A", "B"),
         raise InputError(f"b: the joint view needs equal widths (cosine across sets): {ea.name} has {ea.dim} "
                          f"columns, {eb.name} has {eb.dim}")
     paired = ea.n == eb.n
-    ta = read_texts(text_a, n_rows=ea.n, arg="text_a", what=f"a ({ea.name})") if text_a is not None else None
-    tb = read_texts(text_b, n_rows=eb.n, arg="text_b", what=f"b ({eb.name})") if text_b is not None else None
+    ta, tb, lab = read_view_texts(ea, eb, text_a, text_b, labels)
     lab_a = lab_b = None
-    if labels is not None:
-        counts = (ea.n, ea.n + eb.n) if paired else (ea.n + eb.n,)
-        lab = read_texts(labels, n_rows=counts, arg="labels", what="a (one per row; or one per row of a, then b)")
+    if lab is not None:
         lab_a, lab_b = (lab, lab) if len(lab) == ea.n else (lab[: ea.n], lab[ea.n:])
     if color == "label" and labels is None:
         raise InputError("color 'label' needs labels (one label per row)")

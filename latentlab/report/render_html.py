@@ -1,4 +1,5 @@
-"""The report as one self-contained HTML file: figures as base64 PNG, no network, no script."""
+"""The report as one self-contained HTML file: figures as base64 PNG, the interactive view as inline
+script and SVG (:mod:`.interactive`), no network."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -89,6 +90,8 @@ def section_body(s, figures: bool = True, generic: bool = True) -> list[str]:
     parts = [reading_html(s.reading)]
     if figures:
         parts += [figure_html(fig, f"{s.title} figure") for fig in s.figures]
+        if s.html:
+            parts.append(s.html)
     parts += section_tables(s, generic)
     parts.append("<p>Reproduce:</p><pre><code>" + e("\n".join(s.commands)) + "</code></pre>")
     shown = {r.note for r in table_rows(s) if r.note}

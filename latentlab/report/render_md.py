@@ -54,6 +54,8 @@ def section_md(s, figure_dir: Path | None, link_prefix: str, figure_stem: str | 
     lines = ["\n>\n".join(f"> {m(line)}" for line in s.reading.split("\n")), ""]
     if figure_dir is not None:
         lines += figures_md(s, figure_dir, link_prefix, figure_stem or s.key)
+    if s.html:
+        lines += ["*Interactive: open the HTML report (or run the command below) for this view.*", ""]
     for t in s.tables:
         lines += real_table_md(t, s.notes) + [""]
     if generic and table_rows(s):

@@ -37,6 +37,10 @@ class Context:
     projection: str = "pca"
     calibrate: int = 100  # shufflings of B's rows for null-calibrated scores (0 = none)
     alpha: float = 0.05
+    text_a: Any = None  # one string per row (file spec or list) for the interactive view
+    text_b: Any = None
+    labels: Any = None
+    view_args: list = field(default_factory=list)  # how the command line named them (reproduce commands)
 
     def cmd(self, *words: str) -> str:
         quoted = [shlex.quote(w) for w in words]
@@ -78,6 +82,8 @@ class Section:
     tables: list["Table"] = field(default_factory=list)
     #: this section's items of the report's summary (see :mod:`.summary`)
     summary: list[dict] = field(default_factory=list)
+    #: a trusted HTML fragment made by latentlab (the interactive view); Markdown links to the HTML instead
+    html: str | None = None
 
     def table(self, key: str, title: str, columns: list[str], rows: list[list], *, hides=(), note: str = "",
               col_keys: list[str] | None = None) -> None:

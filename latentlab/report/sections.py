@@ -12,9 +12,10 @@ from .section import Context, Section, Table, calibration_numbers, chance_words 
 from .sections_geometry import SHIFT_GRID, gap_section, similarity_section, spectrum_section, uniformity_section
 from .sections_retrieval import STITCH_FIX_RULE, retrieval_section, stitching_section, stitch_setting  # noqa: F401
 from .sections_similarity import cka_section, overlap_section
+from .sections_view import view_section
 
 SECTIONS: list[tuple[str, Callable[[Context], Section]]] = [
-    ("gap", gap_section), ("similarities", similarity_section), ("uniformity", uniformity_section),
+    ("gap", gap_section), ("view", view_section), ("similarities", similarity_section), ("uniformity", uniformity_section),
     ("cka", cka_section), ("overlap", overlap_section), ("spectrum", spectrum_section),
     ("retrieval", retrieval_section), ("stitching", stitching_section),
 ]

@@ -39,7 +39,7 @@ def gap_section(ctx: Context) -> Section:
     s.figures.append(draw_joint_embedding(proj, ctx.name_a, ctx.name_b, seed=ctx.seed))
     s.commands.append(ctx.cmd("gap", ctx.spec_a, ctx.spec_b, *(["--shift", "-1:1:0.25"] if ctx.paired else []),
                               *(["--bootstrap", str(ctx.bootstrap)] if ctx.boot else [])))
-    s.commands.append(ctx.cmd("plot", "umap", ctx.spec_a, ctx.spec_b, "--method", ctx.projection, "-o", "gap.png"))
+    s.commands.append(ctx.cmd("plot", "joint", ctx.spec_a, ctx.spec_b, "--projection", ctx.projection, "-o", "gap.png"))
     if res.shift:
         s.numbers["shift"] = [p.to_dict() for p in res.shift]
         at0 = next((p.r_at_1 for p in res.shift if p.delta == 0 and p.r_at_1 is not None), None)
