@@ -446,6 +446,9 @@ def load_aligner(path) -> Aligner:
                 meta = json.loads(header["latentlab"])
             except ValueError:
                 raise InputError(f"{p}: corrupt aligner artifact: header field 'latentlab' is not valid JSON") from None
+            if isinstance(meta, dict) and meta.get("method") == "pipeline":  # composed maps: stages checked one by one
+                from .compose import restore_pipeline
+                return restore_pipeline(p, meta, shapes, dtypes, fh.get_tensor)
             cls = check_artifact(p, meta, shapes, dtypes)
             tensors = {k: fh.get_tensor(k) for k in shapes}
     except InputError:
