@@ -7,6 +7,6 @@ from .main import cli, main  # noqa: F401
 from . import gap_cmd, demo_cmd, plot_cmd, report_cmd  # noqa: F401,E402  (registers commands)
 from . import analyze_cmd, similarity_cmd, align_cmd, retrieval_cmd, embed_cmd  # noqa: F401,E402
 from . import view_cmd, export_cmd  # noqa: F401,E402  (interactive view, TensorBoard export)
-from . import gram_cmd, compose_cmd, pick_layers_cmd  # noqa: F401,E402  (issue 14: layer choice, few-pair curves, composition, GRAM)
+from . import gram_cmd, compose_cmd, pick_layers_cmd, curve_cmd  # noqa: F401,E402  (issue 14: layer choice, few-pair curves, composition, GRAM)
 
 __all__ = ["cli", "main"]
