@@ -7,13 +7,13 @@
     al.save("map.safetensors")
     res = evaluate_aligner(load_aligner("map.safetensors"), "clip.npy::0", "clip.npy::1")
 
-Methods (``METHODS``): relative, lstsq, ridge, affine, procrustes, lst, lowrank, cca, ot.
+Methods (``METHODS``): relative, lstsq, ridge, affine, procrustes, lst, lowrank, cca, ot, mlp.
 """
 from __future__ import annotations
 
 
 from ..io import as_embeddings, require_paired, validate
-from . import cca, linear, lowrank, lst, ot, procrustes, relative  # noqa: F401  (register methods)
+from . import cca, linear, lowrank, lst, mlp, ot, procrustes, relative  # noqa: F401  (register methods)
 from .anchors import STRATEGIES, check_anchor_indices, select_anchors
 from .base import METHODS, Aligner, RowSubset, load_aligner
 from .evaluate import EvalResult, evaluate_aligner
@@ -58,7 +58,7 @@ def fit_aligner(method: str, X, Y, *, anchors=None, n_anchors: int | None = None
 
     The artifact records the anchor indices; the other rows are what ``evaluate`` holds out.
     """
-    if method == "ot":
+    if "seed" in getattr(METHODS.get(method), "PARAMS", {}):  # ot, mlp: --seed is the method's seed
         params["seed"] = seed
     aligner = make_aligner(method, device=device, dtype=dtype, **params)
     # no up-front NaN scan (a second pass over 100k × 768 costs as much as the fit): the fit's

@@ -325,6 +325,12 @@ class Aligner(BaseEstimator, TransformerMixin):
     def _tensor_shapes(cls, ds: int, dt: int, dc: int) -> dict[str, tuple[int, ...]]:
         """Shapes of the method's tensors (``TENSORS``) for source/target/common dims."""
         raise NotImplementedError
+    @classmethod
+    def _artifact_shapes(cls, ds: int, dt: int, dc: int, params: dict) -> dict[str, tuple[int, ...]]:
+        """Shapes of the ``TENSORS`` given the dims and the (validated) header options: methods
+        whose tensors depend on an option (the MLP's width and depth) override this."""
+        return cls._tensor_shapes(ds, dt, dc)
+
 
     @classmethod
     def _common_dim(cls, ds: int, dt: int, dc: int) -> int | None:
@@ -374,7 +380,7 @@ def check_artifact(p: Path, meta, shapes: dict[str, tuple[int, ...]], dtypes: di
         raise bad("params", f"has options {sorted(keys)}, but method {method!r} takes {sorted(allowed)} "
                             f"(was 'method' edited?)")
     try:
-        cls.__new__(cls)._check_params(dict(params))
+        checked = cls.__new__(cls)._check_params(dict(params))
     except (InputError, TypeError, ValueError) as exc:
         raise bad("params", f"holds an invalid option ({exc})") from None
     pre = meta.get("preprocessing")
@@ -398,7 +404,7 @@ def check_artifact(p: Path, meta, shapes: dict[str, tuple[int, ...]], dtypes: di
                       ("compute_dtype", lambda v: v is None or isinstance(v, str))):
         if not ok(meta.get(field)):
             raise bad(field, f"has the wrong type ({meta.get(field)!r})")
-    expected.update(cls._tensor_shapes(ds, dt, dc))
+    expected.update(cls._artifact_shapes(ds, dt, dc, checked))
     if meta.get("anchor_indices") is not None:
         if "anchor_indices" not in shapes:
             raise bad("anchor_indices", "names a tensor the file lacks")
@@ -414,6 +420,8 @@ def check_artifact(p: Path, meta, shapes: dict[str, tuple[int, ...]], dtypes: di
         got = tuple(int(v) for v in shapes[name])
         if got != shape:
             field = "anchor_indices" if name == "anchor_indices" else "dims"
+            if field == "dims" and cls._artifact_shapes.__func__ is not Aligner._artifact_shapes.__func__:
+                detail = f" ({dims}) or 'params' ({params})"  # this method's shapes follow its options too
             detail = f" ({dims})" if field == "dims" else ""
             raise bad(field, f"{detail} contradicts tensor {name!r} of shape {got} (expected {shape})".lstrip())
         want = "I64" if name == "anchor_indices" else "F64"

@@ -9,7 +9,7 @@ from .engine_opts import engine_options
 from .main import cli, common_options
 from .render import emit_json, table
 
-METHOD_NAMES = ["relative", "lstsq", "ridge", "affine", "procrustes", "lst", "lowrank", "cca", "ot"]
+METHOD_NAMES = ["relative", "lstsq", "ridge", "affine", "procrustes", "lst", "lowrank", "cca", "ot", "mlp"]
 
 READING = {
     "r_at_1": "source row's partner ranked first among targets (cosine); higher = better",
@@ -79,6 +79,18 @@ def _parse_alpha(value):
 @click.option("--iters", type=int, help="ot: Wasserstein-Procrustes iterations [20].")
 @click.option("--gw-rows", type=int,
               help="ot: the GW start uses this many rows per side, those farthest from the centroid [1000].")
+@click.option("--hidden", type=int, help="mlp: hidden units per layer [1024].")
+@click.option("--layers", type=int, help="mlp: linear layers of the MLP branch, ≥ 2 [2].")
+@click.option("--dropout", type=float, help="mlp: dropout after each hidden layer [0.1].")
+@click.option("--loss", "loss_kind", type=click.Choice(["infonce", "mse", "both"]), help="mlp: training loss [both].")
+@click.option("--epochs", type=int, help="mlp: passes over the training pairs [100].")
+@click.option("--batch-size", type=int, help="mlp: pairs per batch, ≥ 2 [256].")
+@click.option("--lr", type=float, help="mlp: AdamW peak learning rate (warm-up, cosine decay) [1e-3].")
+@click.option("--weight-decay", type=float, help="mlp: AdamW weight decay on weight matrices [0.01].")
+@click.option("--val-frac", type=float, help="mlp: share of the pairs held out for early stopping [0.1].")
+@click.option("--patience", type=int, help="mlp: stop after this many epochs without a better validation loss [10].")
+@click.option("--structure", type=float, help="mlp: weight λ ≥ 0 of the STRUCTURE regulariser [0].")
+@click.option("--structure-levels", type=int, help="mlp: powers of the similarity matrix STRUCTURE compares [1].")
 @click.option("--l2/--no-l2", default=None, help="L2-normalise rows first (default: ot yes, others no).")
 @click.option("--center/--no-center", default=None,
               help="Subtract each side's anchor mean (default: yes except lstsq and relative).")
@@ -87,12 +99,14 @@ def _parse_alpha(value):
 @common_options
 @engine_options
 def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, labels, alpha, alpha_cv, rank,
-            components, reg, scale, solver, iters, gw_rows, l2, center, standardize, opts):
+            components, reg, scale, solver, iters, gw_rows, hidden, layers, dropout, loss_kind, epochs, batch_size,
+            lr, weight_decay, val_frac, patience, structure, structure_levels, l2, center, standardize, opts):
     """Fit a stitching map METHOD from SRC rows to TGT rows and save it.
 
     Methods: relative (cosine to anchors), lstsq, ridge, affine, procrustes, lst (Latent
     Space Translation), lowrank (reduced-rank regression), cca (shared canonical space),
-    ot (no pairs: Wasserstein-Procrustes). Row i of SRC matches row i of TGT (ot: unpaired).
+    ot (no pairs: Wasserstein-Procrustes), mlp (trained projector, optional STRUCTURE
+    regulariser). Row i of SRC matches row i of TGT (ot: unpaired).
     Preprocessing is L2 → centre → standardise with anchor statistics, stored in the artifact.
 
     \b
@@ -100,12 +114,16 @@ def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, label
       latentlab fit procrustes clip.npy::0 clip.npy::1 --n-anchors 300 -o map.safetensors
       latentlab fit ridge img.npy txt.npy --anchors idx.npy --alpha auto -o ridge.safetensors
       latentlab fit ot a.npy b.npy -o ot.safetensors --json
+      latentlab fit mlp img.npy txt.npy -o mlp.safetensors --loss both --structure 10 --epochs 50
     """
     from ..align import fit_aligner
 
     check_outputs({"-o": output}, {"SRC": src, "TGT": tgt, "--anchors": anchors, "--labels": labels})
     params = {"alpha": _parse_alpha(alpha), "alpha_cv": alpha_cv, "rank": rank, "components": components,
-              "reg": reg, "scale": scale, "solver": solver, "iters": iters, "gw_rows": gw_rows}
+              "reg": reg, "scale": scale, "solver": solver, "iters": iters, "gw_rows": gw_rows, "hidden": hidden,
+              "layers": layers, "dropout": dropout, "loss": loss_kind, "epochs": epochs, "batch_size": batch_size,
+              "lr": lr, "weight_decay": weight_decay, "val_frac": val_frac, "patience": patience,
+              "structure": structure, "structure_levels": structure_levels}
     params = {k: v for k, v in params.items() if v is not None}
     idx = _indices(anchors, "--anchors")
     lab = _labels(labels)

@@ -35,7 +35,9 @@ CONFIGS = {
 
 
 def test_every_method_is_covered():
-    assert {m for m, _ in CONFIGS.values()} == set(METHODS)
+    # mlp is trained, not solved: float32 and float64 fits differ by more than round-off, and its
+    # device checks (fit, transform = map_rows, save/load on the device) are in test_mlp.py
+    assert {m for m, _ in CONFIGS.values()} == set(METHODS) - {"mlp"}
 
 
 @pytest.fixture(scope="module")

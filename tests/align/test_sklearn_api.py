@@ -25,6 +25,7 @@ NON_DEFAULT = {
     "lowrank": dict(rank=2, alpha=0.1),
     "cca": dict(components=2, reg=0.1),
     "ot": dict(solver="emd", reg=0.1, iters=5, gw_rows=20, seed=3),
+    "mlp": dict(hidden=16, epochs=3, batch_size=8, structure=1.0, loss="mse"),
 }
 COMMON = {"l2", "center", "standardize", "device", "dtype"}
 
