@@ -46,15 +46,15 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cpu")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise InputError(f"--device {spec}: CUDA is not available on this machine (use cpu or auto)")
+            raise InputError(f"device {spec}: CUDA is not available on this machine (use cpu or auto)")
         try:
             device = torch.device(spec)
         except RuntimeError as exc:
-            raise InputError(f"--device {spec}: {exc}") from None
+            raise InputError(f"device {spec}: {exc}") from None
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise InputError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
+            raise InputError(f"device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
         return device
-    raise InputError(f"--device {spec}: expected auto, cpu, cuda or cuda:N")
+    raise InputError(f"device {spec}: expected auto, cpu, cuda or cuda:N")
 
 
 def resolve_dtype(spec: str | torch.dtype | None = "float32") -> torch.dtype:
@@ -64,7 +64,7 @@ def resolve_dtype(spec: str | torch.dtype | None = "float32") -> torch.dtype:
     try:
         return _DTYPES[(spec or "float32").lower()]
     except KeyError:
-        raise InputError(f"--dtype {spec}: expected float32 or float64") from None
+        raise InputError(f"dtype {spec}: expected float32 or float64") from None
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def fit_aligner(method: str, X, Y, *, anchors=None, n_anchors: int | None = None
     # one streamed pass checks its sums and names the bad row when they are not finite
     ex, ey = as_embeddings(X, "source", check_finite=False), as_embeddings(Y, "target", check_finite=False)
     if anchors is not None and n_anchors is not None:
-        raise InputError("give either --anchors or --n-anchors, not both")
+        raise InputError("give either `anchors` or `n_anchors`, not both")
     idx = None
     if anchors is not None:
         idx = check_anchor_indices(anchors, ex.n, ey.n)

@@ -29,7 +29,7 @@ from ..io import integer_indices
 STRATEGIES = ("random", "kmeans", "fps", "stratified")
 
 
-def check_anchor_indices(idx, n_source: int, n_target: int | None = None, name: str = "--anchors") -> np.ndarray:
+def check_anchor_indices(idx, n_source: int, n_target: int | None = None, name: str = "anchors") -> np.ndarray:
     """Validate user-given anchor indices: 1-D integers, in range for both files, no duplicates."""
     arr = np.asarray(idx)
     if arr.ndim != 1 or arr.size == 0:
@@ -52,9 +52,9 @@ def select_anchors(X, k: int, strategy: str = "random", *, labels=None, seed: in
     """``k`` sorted distinct row indices of ``X`` (array or row source) chosen by ``strategy``."""
     n = len(X)
     if strategy not in STRATEGIES:
-        raise InputError(f"--anchor-strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+        raise InputError(f"anchor_strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
     if not 1 <= k <= n:
-        raise InputError(f"--n-anchors {k}: must be between 1 and the number of rows ({n})")
+        raise InputError(f"n_anchors {k}: must be between 1 and the number of rows ({n})")
     rng = np.random.default_rng(seed)
     if strategy == "random":
         return np.sort(rng.choice(n, k, replace=False))
@@ -130,10 +130,10 @@ def _kmeans_anchors(Z: np.ndarray, k: int, rng, iters: int) -> np.ndarray:
 
 def _stratified(labels, n: int, k: int, rng) -> np.ndarray:
     if labels is None:
-        raise InputError("--anchor-strategy stratified needs --labels L.npy (one label per row)")
+        raise InputError("anchor_strategy stratified needs `labels` L.npy (one label per row)")
     lab = np.asarray(labels).reshape(-1)
     if len(lab) != n:
-        raise InputError(f"--labels: {len(lab)} labels for {n} rows")
+        raise InputError(f"labels: {len(lab)} labels for {n} rows")
     classes, inverse = np.unique(lab, return_inverse=True)
     sizes = np.bincount(inverse)
     quota = k * sizes / n

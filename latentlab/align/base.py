@@ -63,9 +63,8 @@ class RowSubset:
 
 
 def opt(name: str, value=None, *, show: bool = True) -> str:
-    """An option named both ways, CLI flag and Python argument: ``--alpha -1 (alpha=-1)``."""
-    flag = "--" + name.replace("_", "-")
-    return f"{flag} {value} ({name}={value!r})" if show else f"{flag} ({name}=...)"
+    """A constructor argument in a message, in backticks (the CLI shows its flag: ``--alpha -1``)."""
+    return f"`{name}` {value!r}" if show else f"`{name}`"
 
 
 class Aligner(BaseEstimator, TransformerMixin):
@@ -178,7 +177,7 @@ class Aligner(BaseEstimator, TransformerMixin):
             validate(X)
             validate(Y)
             raise InputError(f"{self.method}: the anchor moments overflowed in {backend.dtype} "
-                             f"(values too large); rescale the inputs or use --dtype float64")
+                             f"(values too large); rescale the inputs or use `dtype` float64")
         return stats
 
     def _fit(self, X: Embeddings, Y: Embeddings, backend: Backend) -> None:

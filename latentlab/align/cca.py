@@ -65,7 +65,7 @@ class CCA(Aligner):
     def _check_params(self, params):
         k = params["components"]
         if k is None:
-            raise InputError("cca needs --components k (components=...; the number of canonical pairs)")
+            raise InputError("cca needs `components` k (components=...; the number of canonical pairs)")
         if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, float, np.number)) or int(k) != k or int(k) < 1:
             raise InputError(f"{opt('components', k)}: must be a positive integer")
         params["components"] = int(k)
@@ -96,9 +96,9 @@ class CCA(Aligner):
     def _fit(self, X, Y, backend):
         k, reg = self.params_["components"], self.params_["reg"]
         if k > min(X.dim, Y.dim):
-            raise InputError(f"cca --components {k}: exceeds min(source dim, target dim) = {min(X.dim, Y.dim)}")
+            raise InputError(f"cca `components` {k}: exceeds min(source dim, target dim) = {min(X.dim, Y.dim)}")
         if k > X.n - 1:
-            raise InputError(f"cca --components {k} needs at least {k + 1} anchors: centred anchors span at most "
+            raise InputError(f"cca `components` {k} needs at least {k + 1} anchors: centred anchors span at most "
                              f"n − 1 = {X.n - 1} dimensions")
         stats = self._stats(X, Y, backend)
         n1 = max(stats.n - 1, 1)
@@ -109,8 +109,8 @@ class CCA(Aligner):
         wx, rx = inv_sqrt_psd(cxx, stats.rtol)
         wy, ry = inv_sqrt_psd(cyy, stats.rtol)
         if k > min(rx, ry):
-            raise InputError(f"cca --components {k}: the anchors only span {min(rx, ry)} dimensions on one side "
-                             f"(source rank {rx}, target rank {ry}); lower --components or add --reg")
+            raise InputError(f"cca `components` {k}: the anchors only span {min(rx, ry)} dimensions on one side "
+                             f"(source rank {rx}, target rank {ry}); lower `components` or add `reg`")
         U, S, Vt = sign_fixed_svd(wx @ cxy @ wy)
         self.A_ = (wx @ U[:, :k]).cpu().numpy()
         self.B_ = (wy @ Vt[:k].T).cpu().numpy()

@@ -105,7 +105,7 @@ def evaluate_aligner(aligner, X, Y, *, rows=None, labels=None, baselines: bool =
     if rows is not None:
         from .anchors import check_anchor_indices
 
-        idx = check_anchor_indices(rows, ex.n, name="--rows")
+        idx = check_anchor_indices(rows, ex.n, name="rows")
         what = f"{len(idx)} given rows"
     else:
         anchors = aligner.anchor_indices_
@@ -130,7 +130,7 @@ def evaluate_aligner(aligner, X, Y, *, rows=None, labels=None, baselines: bool =
     if labels is not None:
         lab_all = np.asarray(labels).reshape(-1)
         if len(lab_all) != ex.n:
-            raise InputError(f"--labels: {len(lab_all)} labels for {ex.n} rows")
+            raise InputError(f"labels: {len(lab_all)} labels for {ex.n} rows")
         lab = lab_all[idx]
     backend = as_backend(device, dtype)
     rows_x, rows_y = ex.rows(idx), ey.rows(idx)

@@ -35,7 +35,7 @@ class LowRank(DirectAligner):
     def _check_params(self, params):
         r = params["rank"]
         if r is None:
-            raise InputError("lowrank needs --rank r (rank=...; the rank of the map)")
+            raise InputError("lowrank needs `rank` (the rank of the map)")
         if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.number)) or int(r) != r or int(r) < 1:
             raise InputError(f"{opt('rank', r)}: must be a positive integer")
         params["rank"] = int(r)
@@ -51,7 +51,7 @@ class LowRank(DirectAligner):
     def _fit(self, X, Y, backend):
         r = self.params_["rank"]
         if r > min(X.dim, Y.dim):
-            raise InputError(f"lowrank --rank {r}: exceeds min(source dim, target dim) = {min(X.dim, Y.dim)} (rank={r})")
+            raise InputError(f"`rank` {r}: exceeds min(source dim, target dim) = {min(X.dim, Y.dim)} for lowrank")
         stats = self._stats(X, Y, backend)
         W, rank = psd_solve(stats.Sxx, stats.Sxy, alpha=self.params_["alpha"], rtol=stats.rtol)
         fitted_gram = W.T @ stats.Sxx @ W

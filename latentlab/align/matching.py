@@ -57,13 +57,13 @@ class MatchResult(ResultMixin):
 def check_truth(truth, n: int) -> np.ndarray:
     t = np.asarray(truth)
     if t.ndim != 1 or len(t) != n:
-        raise InputError(f"--truth: expected {n} indices (row i of A ↔ row truth[i] of B), got shape {t.shape}")
+        raise InputError(f"truth: expected {n} indices (row i of A ↔ row truth[i] of B), got shape {t.shape}")
     if t.dtype.kind == "f" and np.all(np.isfinite(t)) and np.all(t == np.round(t)):
         t = t.astype(np.int64)
     if t.dtype.kind not in "iu":
-        raise InputError(f"--truth: indices must be integers, got dtype {t.dtype}")
+        raise InputError(f"truth: indices must be integers, got dtype {t.dtype}")
     if t.min() < 0 or t.max() >= n:
-        raise InputError(f"--truth: indices must lie in 0..{n - 1}")
+        raise InputError(f"truth: indices must lie in 0..{n - 1}")
     return t.astype(np.int64)
 
 
@@ -79,9 +79,9 @@ def match(A, B, method: str = "emd", *, reg: float = 0.05, rotate: bool = True, 
     from scipy.optimize import linear_sum_assignment
 
     if method not in MATCH_METHODS:
-        raise InputError(f"--method {method!r}: expected one of {', '.join(MATCH_METHODS)}")
+        raise InputError(f"method {method!r}: expected one of {', '.join(MATCH_METHODS)}")
     if not reg > 0:
-        raise InputError(f"--reg {reg}: must be > 0")
+        raise InputError(f"reg {reg}: must be > 0")
     ea, eb = as_embeddings(A, "A"), as_embeddings(B, "B")
     require_paired(ea, eb, "match (two sets of equal size)")
     if ea.n < 2:
@@ -102,11 +102,11 @@ def match(A, B, method: str = "emd", *, reg: float = 0.05, rotate: bool = True, 
                                          seed=seed, device=backend.device)
             P, cost, iterations = res["plan"], res["cost"], res["iterations"]
             if not res["converged"]:
-                notes.append(f"the matching still changed after {iters} iterations (raise --iters)")
+                notes.append(f"the matching still changed after {iters} iterations (raise `iters`)")
     else:
         if ea.dim != eb.dim:
-            raise InputError(f"match --no-rotate compares rows directly, so it needs equal dims "
-                             f"({ea.dim} vs {eb.dim}); drop --no-rotate or map A first (latentlab apply)")
+            raise InputError(f"no_rotate: match compares rows directly, so it needs equal dims "
+                             f"({ea.dim} vs {eb.dim}); drop `no_rotate` or map A first (latentlab apply)")
         xa, xb = (l2_normalize(backend.tensor(e.data)) for e in (ea, eb))
         C = (1.0 - xa @ xb.T).clamp_min(0.0)
         P = transport_plan(C, method, reg)

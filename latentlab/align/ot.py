@@ -101,11 +101,11 @@ def transport_plan(C: torch.Tensor, solver: str, reg: float, *, warmstart=None, 
     limit = -np.log(torch.finfo(C.dtype).tiny)
     if worst / reg > limit:
         raise InputError(f"sinkhorn: exp(-cost/reg) underflows to 0 for some rows even after normalising the cost "
-                         f"(min cost {worst:.3g} / reg {reg:g} > {limit:.0f}); raise --reg or use --method emd")
+                         f"(min cost {worst:.3g} / reg {reg:g} > {limit:.0f}); raise `reg` or use `method` emd")
     P, log = ot.sinkhorn(a, b, Cn, reg, numItermax=2000, stopThr=stop_thr, warn=False, log=True, warmstart=warmstart)
     if not bool(torch.isfinite(P).all()) or float(P.sum()) <= 0:
         raise InputError(f"sinkhorn: the plan underflowed (reg {reg:g} is too small for this cost); "
-                         f"raise --reg or use --method emd")
+                         f"raise `reg` or use `method` emd")
     if not potentials:
         return P
     tiny = torch.finfo(C.dtype).tiny

@@ -105,17 +105,17 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
             x, y = load(ea, backend), load(eb, backend)
         metric = lambda u, v: linear_cka(u, v, debiased=debiased)  # noqa: E731
     else:
-        sigma_frac = check_positive(sigma_frac, "--sigma-frac")
+        sigma_frac = check_positive(sigma_frac, "sigma_frac")
         rows = None
         if sample is not None:
-            sample = check_positive(sample, "--sample", integer=True)
+            sample = check_positive(sample, "sample", integer=True)
             if sample < ea.n:
                 rows = np.sort(np.random.default_rng(seed).choice(ea.n, sample, replace=False))
                 notes.append(f"RBF CKA on {sample} of {ea.n} rows (seeded sample without replacement)")
         count = ea.n if rows is None else len(rows)
         if count > max_n:
-            raise InputError(f"RBF CKA holds n × n kernel blocks; {count} rows exceed --max-n {max_n}: "
-                             "pass --sample N or raise --max-n")
+            raise InputError(f"RBF CKA holds n × n kernel blocks; {count} rows exceed `max_n` {max_n}: "
+                             "pass `sample` N or raise `max_n`")
         x, y = load(ea, backend, rows), load(eb, backend, rows)
         try:
             _check_rbf_variance(x, ea), _check_rbf_variance(y, eb)

@@ -355,4 +355,4 @@ def _r_at_1(q: torch.Tensor, g: torch.Tensor, block: int = 1024) -> float:
 
 def parse_shift(spec: str) -> list[float]:
     """``"-1:1:0.25"`` → [-1, -0.75, …, 1] (stop inclusive); ``"0,0.5,1"`` → a list."""
-    return parse_grid(spec, f"--shift {spec!r}")
+    return parse_grid(spec, f"shift {spec!r}")

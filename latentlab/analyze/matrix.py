@@ -60,7 +60,7 @@ def cka_matrix(inputs, *, labels=None, kernel: str = "linear", debiased: bool = 
     every cross-moment); the RBF kernel loads each input once and compares pairs in blocks.
     """
     if kernel not in KERNELS:
-        raise InputError(f"--kernel {kernel}: expected one of {', '.join(KERNELS)}")
+        raise InputError(f"kernel {kernel}: expected one of {', '.join(KERNELS)}")
     embs = [as_embeddings(x, f"input {i}") for i, x in enumerate(inputs)]
     if len(embs) < 2:
         raise InputError("cka-matrix needs at least two inputs")
@@ -81,7 +81,7 @@ def cka_matrix(inputs, *, labels=None, kernel: str = "linear", debiased: bool = 
                 mat[i, j] = mat[j, i] = _ratio(_hsic_linear(mom, ext, i, j, debiased), self_h[i], self_h[j])
     else:
         if embs[0].n > max_n:
-            raise InputError(f"RBF CKA holds n × n kernel blocks; {embs[0].n} rows exceed --max-n {max_n}")
+            raise InputError(f"RBF CKA holds n × n kernel blocks; {embs[0].n} rows exceed `max_n` {max_n}")
         xs = [load(e, backend) for e in embs]
         for x, e in zip(xs, embs):
             _check_rbf_variance(x, e)

@@ -62,7 +62,7 @@ def require_variance(total_variance: float, emb: Embeddings, what: str) -> None:
 def clamp_neighbours(k: int, n: int, what: str = "k") -> int:
     """k for a k-NN graph over n rows with self excluded: at most n − 1, with a warning."""
     if k < 1:
-        raise InputError(f"--k {k}: must be at least 1")
+        raise InputError(f"k {k}: must be at least 1")
     if n < 2:
         raise InputError(f"{what} needs at least 2 rows, got {n}")
     if k > n - 1:

@@ -104,8 +104,8 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
     backend = as_backend(device, dtype)
     ea = as_embeddings(a, "A")
     require_rows(ea, 2, "spectrum")
-    top = check_positive(top, "--top", integer=True, allow_none=False)
-    bootstrap = check_positive(bootstrap, "--bootstrap", integer=True)
+    top = check_positive(top, "top", integer=True, allow_none=False)
+    bootstrap = check_positive(bootstrap, "bootstrap", integer=True)
     rows = backend.block_rows(ea.dim, copies=4)
     # one pass on the current engine (compute.use_engine): covariance moments and unit-row sums
     mom, units = accumulate([ea.data], Joint.of(StreamingMoments, UnitSums), backend, rows=rows,

@@ -67,10 +67,10 @@ def uniformity(a, b=None, *, t: float = 2.0, alpha: float = 2.0, sample: int | N
         together); pairs formed by two copies of the same row are excluded, as the statistic
         is over distinct items. All replicates are evaluated in one extra pass over the pairs.
     """
-    t = check_positive(t, "--t", allow_none=False)
-    alpha = check_positive(alpha, "--alpha", allow_none=False)
-    bootstrap = check_positive(bootstrap, "--bootstrap", integer=True)
-    sample = check_positive(sample, "--sample", integer=True)
+    t = check_positive(t, "t", allow_none=False)
+    alpha = check_positive(alpha, "alpha", allow_none=False)
+    bootstrap = check_positive(bootstrap, "bootstrap", integer=True)
+    sample = check_positive(sample, "sample", integer=True)
     backend = as_backend(device, dtype)
     ea = as_embeddings(a, "A")
     require_rows(ea, 2, "uniformity")

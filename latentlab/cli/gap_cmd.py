@@ -5,7 +5,6 @@ import click
 
 from ..io.outputs import check_outputs
 from .engine_opts import engine_options
-from .engine_opts import engine_options
 from .main import cli, common_options, output_option
 from .render import echo_notes, emit_json, provenance_lines, table
 

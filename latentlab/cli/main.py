@@ -141,16 +141,26 @@ def _alias_param(flag: str) -> str:
 
 
 def _as_flag(message: str) -> str:
-    """The library names Python arguments ("alpha 1.5: …"); the CLI user sees the flag ("--alpha 1.5: …")."""
+    """The library names Python arguments; the CLI user sees flags.
+
+    The first word of a library message names the argument at fault ("alpha 1.5: …" → "--alpha 1.5: …");
+    other arguments it mentions are in backticks ("needs `labels`" → "needs --labels"). Names that are not
+    options of the running command are left as they are (backticks dropped).
+    """
+    import re
+
     ctx = click.get_current_context(silent=True)
-    head = message.split(" ", 1)[0]
-    if ctx is None or not head.isidentifier():
-        return message
-    for param in ctx.command.params:
-        if isinstance(param, click.Option) and param.name == head:
-            flag = max(param.opts, key=len)
-            return flag + message[len(head):]
-    return message
+    flags = {}
+    if ctx is not None:
+        for p in ctx.command.params:  # by Python name and by the flag's own name (--sweep stored as sweeps)
+            if isinstance(p, click.Option):
+                flag = max(p.opts, key=len)
+                flags.setdefault(flag.lstrip("-").replace("-", "_"), flag)
+                flags[p.name] = flag
+    head = message.split(" ", 1)[0].rstrip(":")
+    if head.isidentifier() and head in flags:
+        message = flags[head] + message[len(head):]
+    return re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)`", lambda m: flags.get(m.group(1), m.group(1)), message)
 
 
 def internal_message(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ from .rowsource import check_npy
 from .formats import first_line
 
 
-def read_indices(spec: str | os.PathLike, option: str = "--indices") -> np.ndarray:
+def read_indices(spec: str | os.PathLike, option: str = "indices") -> np.ndarray:
     """Integer indices from ``.npy`` (1-D or 2-D, never unpickled) or a text/CSV file.
 
     Used for ground truth, anchor rows, labels and held-out rows; ``option`` names the

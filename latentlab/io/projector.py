@@ -80,7 +80,7 @@ def write_projector(directory, a, b=None, *, labels=None, text_a=None, text_b=No
     existing = [p.name for p in files if p.exists()]
     if existing and not force:
         raise InputError(f"directory {folder}: already holds {', '.join(existing)}; choose another folder or "
-                         f"overwrite them (force=True; --force on the command line)")
+                         f"overwrite them (`force`)")
     folder.mkdir(exist_ok=True)
 
     entries = []

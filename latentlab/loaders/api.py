@@ -30,10 +30,10 @@ def load_model(model: str, *, modality: str = "text", device="auto", dtype: str 
     spec = parse_spec(model)
     require_available(spec)  # a hub name with no network and no cached copy: one error, now
     if dtype == "float16" and resolve_device(device).type == "cpu":
-        warnings.warn("--dtype float16 on CPU is slow and some ops lack kernels; use bfloat16 or float32 there",
+        warnings.warn("dtype float16 on CPU is slow and some ops lack kernels; use bfloat16 or float32 there",
                       LatentlabWarning)
     if max_length is not None and max_length < 1:
-        raise InputError(f"--max-length {max_length}: must be at least 1")
+        raise InputError(f"max_length {max_length}: must be at least 1")
     if spec.kind == "hf":
         from .huggingface import load_hf as loader
     elif spec.kind == "st":
@@ -62,7 +62,7 @@ class EmbedReport(ResultMixin):
 def _prepare(model, inputs, *, layers, pool, modality, column, limit, device, dtype, max_length):
     check_pool(pool)
     if dtype not in MODEL_DTYPES:
-        raise InputError(f"--dtype {dtype}: expected one of {', '.join(MODEL_DTYPES)}")
+        raise InputError(f"dtype {dtype}: expected one of {', '.join(MODEL_DTYPES)}")
     selection = parse_layers(layers)
     data = inputs if isinstance(inputs, InputSet) else read_inputs(inputs, modality=modality, column=column,
                                                                   limit=limit)

@@ -16,7 +16,7 @@ def model_dtype(name: str) -> torch.dtype:
     try:
         return _TORCH_DTYPES[name]
     except KeyError:
-        raise InputError(f"--dtype {name}: expected one of {', '.join(MODEL_DTYPES)}") from None
+        raise InputError(f"dtype {name}: expected one of {', '.join(MODEL_DTYPES)}") from None
 
 
 @dataclass

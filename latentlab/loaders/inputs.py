@@ -41,9 +41,9 @@ def read_inputs(source, *, modality: str = "auto", column: str | None = None,
                 limit: int | None = None) -> InputSet:
     """Read ``source`` into an :class:`InputSet`; ``auto`` modality means image for folders."""
     if modality not in MODALITIES:
-        raise InputError(f"--modality {modality}: expected one of {', '.join(MODALITIES)}")
+        raise InputError(f"modality {modality}: expected one of {', '.join(MODALITIES)}")
     if limit is not None and limit < 1:
-        raise InputError(f"--limit {limit}: must be at least 1")
+        raise InputError(f"limit {limit}: must be at least 1")
     if isinstance(source, (list, tuple)):
         items, mod, name, digest, hash_of = _from_list(list(source), modality)
     else:
@@ -115,8 +115,8 @@ def _read_file(path: Path, column: str | None) -> list[str]:
     if suffix in TABLE_SUFFIXES:
         return _read_table(path, suffix, column)
     if column is not None:
-        raise InputError(f"--column {column}: {path} is a plain text file (one item per line); "
-                         f"--column applies to {', '.join(TABLE_SUFFIXES)}")
+        raise InputError(f"column {column}: {path} is a plain text file (one item per line); "
+                         f"column applies to {', '.join(TABLE_SUFFIXES)}")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -132,7 +132,7 @@ def _pick_column(path: Path, columns: list[str], column: str | None) -> str:
     if column is None:
         if len(columns) == 1:
             return columns[0]
-        raise InputError(f"{path}: pick the column to embed with --column; columns: {', '.join(columns) or '(none)'}")
+        raise InputError(f"{path}: pick the column to embed with `column`; columns: {', '.join(columns) or '(none)'}")
     if column not in columns:
         raise InputError(f"{path}: no column {column!r}; columns: {', '.join(columns) or '(none)'}")
     return column

@@ -41,7 +41,7 @@ def load_openclip(spec: ModelSpec, *, modality: str, device="auto", dtype: str =
                            f"({type(exc).__name__}: {_first(exc)}): {install_hint('open_clip')} where "
                            f"torch and torchvision match") from exc
     if dtype == "float64":
-        raise InputError("--dtype float64: open_clip models run in float32, float16 or bfloat16")
+        raise InputError("dtype float64: open_clip models run in float32, float16 or bfloat16")
     dev = resolve_device(device)
     arch = spec.name
     if arch.endswith(".json"):
@@ -112,9 +112,9 @@ class OpenClipEncoder(Encoder):
             fn = self.model.encode_image if self.modality == "image" else self.model.encode_text
             return {layer_key(None): fn(x)}
         if layers is None:
-            raise InputError("--pool applies to --layers with openclip: (its default output is already pooled)")
+            raise InputError("pool applies to `layers` with openclip: (its default output is already pooled)")
         if not hasattr(self.model, "forward_intermediates") or not self.n_layers:
-            raise InputError(f"{self.spec.text}: --layers is not supported for this open_clip architecture")
+            raise InputError(f"{self.spec.text}: `layers` is not supported for this open_clip architecture")
         how = pool or self.default_pool
         if self.modality == "image":
             out = self.model.forward_intermediates(image=x, image_indices=list(layers), intermediates_only=True,

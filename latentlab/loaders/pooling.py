@@ -9,7 +9,7 @@ from .spec import POOLS
 
 def check_pool(pool: str | None) -> str | None:
     if pool is not None and pool not in POOLS:
-        raise InputError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
+        raise InputError(f"pool {pool}: expected one of {', '.join(POOLS)}")
     return pool
 
 
@@ -36,4 +36,4 @@ def pool_tokens(hidden: torch.Tensor, mask: torch.Tensor | None, how: str) -> to
         return h[torch.arange(h.shape[0], device=h.device), idx]
     if how == "max":
         return h.masked_fill(~m.unsqueeze(-1), float("-inf")).amax(1)
-    raise InputError(f"--pool {how}: expected one of {', '.join(POOLS)}")
+    raise InputError(f"pool {how}: expected one of {', '.join(POOLS)}")

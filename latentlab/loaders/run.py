@@ -24,9 +24,9 @@ def run_shards(encoder: Encoder, inputs: InputSet, sink, *, layers: list[int] | 
                normalize: bool, batch_size: int, shard_size: int, strict: bool, show_progress: bool) -> None:
     """Embed ``inputs`` shard by shard into ``sink`` (skipping shards the sink already has)."""
     if batch_size < 1:
-        raise InputError(f"--batch-size {batch_size}: must be at least 1")
+        raise InputError(f"batch_size {batch_size}: must be at least 1")
     if shard_size < 1:
-        raise InputError(f"--shard-size {shard_size}: must be at least 1")
+        raise InputError(f"shard_size {shard_size}: must be at least 1")
     items = inputs.items
     keys = output_keys(layers)
     bar = progress(total=len(items), desc="embed", unit="item") if show_progress else None

@@ -55,7 +55,7 @@ def _transformer_model(model):
             inner = getattr(module, attr, None)
             if isinstance(inner, torch.nn.Module) and hasattr(inner, "config"):
                 return inner
-    raise InputError("this sentence-transformers model has no transformer module; --layers/--pool need one")
+    raise InputError("this sentence-transformers model has no transformer module; `layers`/`pool` need one")
 
 def _pooling_mode(model) -> str:
     for module in _modules(model):
@@ -65,7 +65,7 @@ def _pooling_mode(model) -> str:
                 mode = module.get_pooling_mode_str()
             mode = str(mode)
             if mode not in _POOL_NAMES:
-                warnings.warn(f"pooling mode {mode!r} of this model has no --pool equivalent; "
+                warnings.warn(f"pooling mode {mode!r} of this model has no `pool` equivalent; "
                               f"hidden states are mean-pooled", LatentlabWarning)
             return _POOL_NAMES.get(mode, "mean")
     return "mean"

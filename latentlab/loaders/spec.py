@@ -116,7 +116,7 @@ def parse_layers(text: str | int | list | tuple | None):
         return [int(v) for v in text]
     value = str(text).strip().lower()
     if value == "":  # `--layers ''` is a slip (an unset shell variable), not a request for the default
-        raise InputError("--layers '': empty; expected all, output, an index like -1, or a list like 0,3,6")
+        raise InputError("layers '': empty; expected all, output, an index like -1, or a list like 0,3,6")
     if value == "output":
         return None
     if value == "all":
@@ -124,7 +124,7 @@ def parse_layers(text: str | int | list | tuple | None):
     try:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise InputError(f"--layers {text}: expected all, output, an index like -1, or a list like 0,3,6") from None
+        raise InputError(f"layers {text}: expected all, output, an index like -1, or a list like 0,3,6") from None
 
 
 def resolve_layers(selection, n_layers: int, model: str) -> list[int] | None:
@@ -137,12 +137,12 @@ def resolve_layers(selection, n_layers: int, model: str) -> list[int] | None:
     for index in selection:
         if not -n_layers <= index < n_layers:
             raise InputError(
-                f"--layers {index}: out of range; {model} has {n_layers} hidden-state layers "
+                f"layers {index}: out of range; {model} has {n_layers} hidden-state layers "
                 f"(indices 0…{n_layers - 1} or -{n_layers}…-1)"
             )
         out.append(index % n_layers)
     if not out:
-        raise InputError("--layers: no layer selected")
+        raise InputError("layers: no layer selected")
     return sorted(set(out))
 
 

@@ -105,13 +105,13 @@ def build_report(a, b, *, name_a: str | None = None, name_b: str | None = None, 
     spec_b = str(b) if isinstance(b, (str, Path)) else "B.npy"
     ea, eb = as_embeddings(a, "A"), as_embeddings(b, "B")
     if paired and ea.n != eb.n:
-        raise InputError(f"--paired needs equal row counts: {ea.name} has {ea.n}, {eb.name} has {eb.n}")
+        raise InputError(f"paired needs equal row counts: {ea.name} has {ea.n}, {eb.name} has {eb.n}")
     paired = (ea.n == eb.n) if paired is None else paired
     known = [k for k, _ in SECTIONS]
     wanted = sections or known
     unknown = [k for k in wanted if k not in known]
     if unknown:
-        raise InputError(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+        raise InputError(f"sections: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     # the reproduce command names the files; lists given in Python have no file to name
     view_args = [w for flag, t in (("--text-a", text_a), ("--text-b", text_b), ("--labels", labels))
                  for w in ((flag, str(t)) if isinstance(t, (str, Path)) else (flag, f"<{flag[2:]} list>") if t is not None

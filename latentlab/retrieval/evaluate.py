@@ -196,11 +196,11 @@ class _Direction:
 
 def _require_banks(fix, bank_g, bank_q, direction: str, opt_g: str, opt_q: str) -> None:
     if fix in ("invgc", "localadj") and bank_g is None and bank_q is None:
-        raise InputError(f"--fix {fix} needs a bank: {opt_g} and/or {opt_q} (training embeddings)")
+        raise InputError(f"fix {fix} needs a bank: {opt_g} and/or {opt_q} (training embeddings)")
     if fix == "qbnorm" and bank_q is None:
-        raise InputError(f"--fix qbnorm needs a bank of training queries for {direction}: {opt_q}")
+        raise InputError(f"fix qbnorm needs a bank of training queries for {direction}: {opt_q}")
     if fix == "dbnorm" and (bank_q is None or bank_g is None):
-        raise InputError(f"--fix dbnorm needs both banks for {direction}: {opt_g} and {opt_q}")
+        raise InputError(f"fix dbnorm needs both banks for {direction}: {opt_g} and {opt_q}")
 
 
 def reverse_truth(truth: np.ndarray, n_gallery: int) -> tuple[np.ndarray, np.ndarray]:
@@ -255,7 +255,7 @@ def evaluate(queries, gallery, truth=None, fix: str | None = None, *, both: bool
         params.setdefault("r_query", r)
     p = check_params(fix, params)
     if sweep and fix is None:
-        raise InputError("a sweep needs a fix (--fix)")
+        raise InputError("a sweep needs a fix (`fix`)")
     grid = [check_params(fix, {**p, **point}) for point in expand_grid(sweep)] if sweep else None
     banks = {}
     for name, b in (("bank_gallery", bank_gallery), ("bank_queries", bank_queries)):
@@ -273,13 +273,13 @@ def evaluate(queries, gallery, truth=None, fix: str | None = None, *, both: bool
     t = None if truth is None else np.asarray(truth)
     t_checked = check_truth(t, eq.n, eg.n, truth_name)
     k_hub = clamp_k(hub_k, eg.n, "hubness k")
-    dirs = [("Q→G", eq.data, eg.data, t, bg, bq, "--bank-gallery", "--bank-queries", k_hub)]
+    dirs = [("Q→G", eq.data, eg.data, t, bg, bq, "`bank_gallery`", "`bank_queries`", k_hub)]
     if both:
         keep, rt = reverse_truth(t_checked, eg.n)
         if keep.size < eg.n:
             notes.append(f"G→Q: {eg.n - keep.size} gallery rows have no relevant query and are not evaluated")
         rq = eg.data if keep.size == eg.n else eg.data[keep]
-        dirs.append(("G→Q", rq, eq.data, rt, bq, bg, "--bank-queries", "--bank-gallery",
+        dirs.append(("G→Q", rq, eq.data, rt, bq, bg, "`bank_queries`", "`bank_gallery`",
                      clamp_k(hub_k, eq.n, "hubness k")))
     results = []
     for name, q, g, tr, b_g, b_q, opt_g, opt_q, kh in dirs:

@@ -51,7 +51,7 @@ def pool_size(pool_rate: float, n_bank: int) -> int:
 def check_pool_rate(pool_rate) -> None:
     rate = float(pool_rate)
     if not np.isfinite(rate) or not 0.0 < rate <= 1.0:
-        raise InputError(f"pool_rate (--pool-rate) must be in (0, 1], got {pool_rate}")
+        raise InputError(f"pool_rate {pool_rate}: must be in (0, 1]")
 
 
 @dataclass

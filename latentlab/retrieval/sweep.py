@@ -52,16 +52,16 @@ def parse_sweep(spec: str) -> tuple[str, list[float]]:
     name, sep, values = spec.partition("=")
     name = name.strip().replace("-", "_")
     if not sep or not values.strip():
-        raise InputError(f"--sweep {spec!r}: expected NAME=START:STOP:STEP or NAME=v1,v2,…")
+        raise InputError(f"sweep {spec!r}: expected NAME=START:STOP:STEP or NAME=v1,v2,…")
     if name not in SWEEPABLE:
-        raise InputError(f"--sweep {spec!r}: cannot sweep {name!r}; choose from {', '.join(SWEEPABLE)}")
-    grid = parse_grid(values, f"--sweep {spec!r}")
+        raise InputError(f"sweep {spec!r}: cannot sweep {name!r}; choose from {', '.join(SWEEPABLE)}")
+    grid = parse_grid(values, f"sweep {spec!r}")
     if not grid or len(grid) > 1000:
-        raise InputError(f"--sweep {spec!r}: the grid must have 1 to 1000 values, got {len(grid)}")
+        raise InputError(f"sweep {spec!r}: the grid must have 1 to 1000 values, got {len(grid)}")
     try:
         grid = [check_param(name, v) for v in grid]
     except InputError as exc:
-        raise InputError(f"--sweep {spec!r}: {exc}") from None
+        raise InputError(f"sweep {spec!r}: {exc}") from None
     return name, grid
 
 

@@ -42,7 +42,7 @@ def test_stratified_proportional():
     labels = np.repeat([0, 1, 2], [100, 50, 50])
     a = select_anchors(np.zeros((200, 2)), 20, "stratified", labels=labels, seed=0)
     assert np.bincount(labels[a]).tolist() == [10, 5, 5]
-    with pytest.raises(InputError, match="needs --labels"):
+    with pytest.raises(InputError, match="needs `labels`"):
         select_anchors(np.zeros((200, 2)), 20, "stratified")
 
 
@@ -63,22 +63,22 @@ def test_fit_bad_inputs(X):
         fit_aligner("procrustes", X, Y[:200])
     with pytest.raises(InputError, match="at least 2 rows"):
         fit_aligner("affine", X, Y, anchors=[3])
-    with pytest.raises(InputError, match="cca --components 5 needs at least 6 anchors"), \
+    with pytest.raises(InputError, match="cca `components` 5 needs at least 6 anchors"), \
             pytest.warns(LatentlabWarning, match="fewer anchors than dimensions"):
         fit_aligner("cca", X, X, anchors=[0, 1, 2, 3], components=5)
-    with pytest.raises(InputError, match="lowrank needs --rank"):
+    with pytest.raises(InputError, match="lowrank needs `rank`"):
         fit_aligner("lowrank", X, Y)
-    with pytest.raises(InputError, match="--rank 9: exceeds"):
+    with pytest.raises(InputError, match="`rank` 9: exceeds"):
         fit_aligner("lowrank", X, Y, rank=9)
-    with pytest.raises(InputError, match="--alpha -1"):
+    with pytest.raises(InputError, match="`alpha` -1"):
         fit_aligner("ridge", X, Y, alpha=-1.0)
     with pytest.raises(InputError, match="does not apply"):
         fit_aligner("procrustes", X, Y, rank=2)
     with pytest.raises(InputError, match="unknown method"):
         fit_aligner("magic", X, Y)
-    with pytest.raises(InputError, match="--n-anchors 500"):
+    with pytest.raises(InputError, match="n_anchors 500"):
         fit_aligner("affine", X, Y, n_anchors=500)
-    with pytest.raises(InputError, match="either --anchors or --n-anchors"):
+    with pytest.raises(InputError, match="either `anchors` or `n_anchors`"):
         fit_aligner("affine", X, Y, anchors=[1, 2], n_anchors=5)
     bad = X.copy()
     bad[7, 2] = np.nan

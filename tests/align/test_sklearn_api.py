@@ -112,13 +112,13 @@ def test_set_params_then_fit(XY):
 def test_validation_happens_in_fit_and_names_the_argument(XY):
     al = METHODS["ridge"](alpha=-1)  # the constructor does not validate
     assert al.alpha == -1
-    with pytest.raises(InputError, match=r"alpha=-1"):
+    with pytest.raises(InputError, match=r"`alpha` -1"):
         al.fit(*XY)
-    with pytest.raises(InputError, match=r"rank="):
+    with pytest.raises(InputError, match=r"`rank`"):
         METHODS["lowrank"]().fit(*XY)
-    with pytest.raises(InputError, match=r"components=0"):
+    with pytest.raises(InputError, match=r"`components` 0"):
         METHODS["cca"](components=0).fit(*XY)
-    with pytest.raises(InputError, match=r"iters=0"):
+    with pytest.raises(InputError, match=r"`iters` 0"):
         METHODS["ot"](iters=0).fit(*XY)
     with pytest.raises(InputError, match=r"l2='yes'"):
         METHODS["procrustes"](l2="yes").fit(*XY)

@@ -149,7 +149,7 @@ def test_bad_inputs():
     assert latentlab.cka(x[:10], np.ones((10, 3)), kernel="rbf").cka is None
     with pytest.raises(InputError, match="paired"):
         latentlab.cka(x, y[:50])
-    with pytest.raises(InputError, match="max-n"):
+    with pytest.raises(InputError, match="max_n"):
         latentlab.cka(x, y, kernel="rbf", max_n=50)
     assert latentlab.cka(x, y, kernel="rbf", max_n=50, sample=50).notes
     bad = x.copy()

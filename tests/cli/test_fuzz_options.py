@@ -33,7 +33,7 @@ def test_parse_sweep(name, values):
     try:
         got, grid = parse_sweep(f"{name}={values}")
     except InputError as exc:
-        assert str(exc).startswith("--sweep")
+        assert str(exc).startswith("sweep")
         return
     assert got == name and grid
     for v in grid:

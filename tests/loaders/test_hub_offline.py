@@ -36,7 +36,7 @@ def test_local_folder_never_probes(tmp_path, monkeypatch):
 
 
 def test_empty_layers_is_an_error():
-    with pytest.raises(InputError, match="--layers ''"):
+    with pytest.raises(InputError, match="^layers ''"):
         parse_layers("")
     assert parse_layers(None) is None and parse_layers("output") is None
 
