@@ -324,12 +324,12 @@ class Aligner(BaseEstimator, TransformerMixin):
     def _tensor_shapes(cls, ds: int, dt: int, dc: int) -> dict[str, tuple[int, ...]]:
         """Shapes of the method's tensors (``TENSORS``) for source/target/common dims."""
         raise NotImplementedError
+
     @classmethod
     def _artifact_shapes(cls, ds: int, dt: int, dc: int, params: dict) -> dict[str, tuple[int, ...]]:
         """Shapes of the ``TENSORS`` given the dims and the (validated) header options: methods
         whose tensors depend on an option (the MLP's width and depth) override this."""
         return cls._tensor_shapes(ds, dt, dc)
-
 
     @classmethod
     def _common_dim(cls, ds: int, dt: int, dc: int) -> int | None:
@@ -419,9 +419,9 @@ def check_artifact(p: Path, meta, shapes: dict[str, tuple[int, ...]], dtypes: di
         got = tuple(int(v) for v in shapes[name])
         if got != shape:
             field = "anchor_indices" if name == "anchor_indices" else "dims"
+            detail = f" ({dims})" if field == "dims" else ""
             if field == "dims" and cls._artifact_shapes.__func__ is not Aligner._artifact_shapes.__func__:
                 detail = f" ({dims}) or 'params' ({params})"  # this method's shapes follow its options too
-            detail = f" ({dims})" if field == "dims" else ""
             raise bad(field, f"{detail} contradicts tensor {name!r} of shape {got} (expected {shape})".lstrip())
         want = "I64" if name == "anchor_indices" else "F64"
         if dtypes[name] != want:
