@@ -15,7 +15,8 @@ from __future__ import annotations
 from ..io import as_embeddings, require_paired, validate
 from . import cca, linear, lowrank, lst, mlp, ot, procrustes, relative  # noqa: F401  (register methods)
 from .anchors import STRATEGIES, check_anchor_indices, select_anchors
-from .base import METHODS, Aligner, RowSubset, load_aligner
+from .artifact import load_aligner
+from .base import METHODS, Aligner, RowSubset
 from .evaluate import EvalResult, evaluate_aligner
 from .matching import MatchResult, match
 from ..errors import InputError

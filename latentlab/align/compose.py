@@ -22,7 +22,7 @@ Two forms of result:
 * **pipeline** — otherwise (an L2 step on the pivot, a nonlinear ``mlp`` stage, a ``cca``
   second stage whose common space is canonical coordinates): an artifact holding every
   stage's tensors under ``stage{i}/…`` and every stage's own header, each checked on load
-  exactly like a map file of its own (:func:`latentlab.align.base.check_artifact`) and
+  exactly like a map file of its own (:func:`latentlab.align.artifact.check_artifact`) and
   chained by dimension; loading runs no code. Source rows go through every stage; target
   rows through the last stage's target side.
 
@@ -45,7 +45,8 @@ import torch
 
 from ..errors import InputError
 from ..io import atomic_output
-from .base import FORMAT, METHODS, Aligner, DirectAligner, check_artifact, load_aligner
+from .artifact import check_artifact, load_aligner
+from .base import FORMAT, METHODS, Aligner, DirectAligner
 from .preprocess import Preprocess
 
 PIPELINE = "pipeline"

@@ -91,7 +91,8 @@ def evaluate_aligner(aligner, X, Y, *, rows=None, labels=None, baselines: bool =
         artifact), or every row when the map was fitted on all of them (then in-sample).
     labels : one label per row of X (for ``knn_accuracy``).
     """
-    from .base import Aligner, load_aligner
+    from .artifact import load_aligner
+    from .base import Aligner
 
     if not isinstance(aligner, Aligner):
         aligner = load_aligner(aligner)
