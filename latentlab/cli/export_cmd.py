@@ -5,7 +5,7 @@ import click
 
 from .main import cli, common_options
 from .render import emit_json
-from .view_cmd import TEXT_HELP, distinct_names
+from .view_cmd import distinct_names, text_options
 
 
 @cli.command("export")
@@ -14,10 +14,7 @@ from .view_cmd import TEXT_HELP, distinct_names
 @click.option("--projector", "directory", metavar="DIR", type=click.Path(file_okay=False), required=True,
               help="Write TensorBoard projector files into DIR (tensors.tsv, metadata.tsv, projector_config.pbtxt); "
                    "view with: tensorboard --logdir DIR.")
-@click.option("--labels", metavar="FILE", help="A label column: one per row of A (shared by B when the row counts "
-              "agree) or one per row of A then B; " + TEXT_HELP + ".")
-@click.option("--text-a", metavar="FILE", help="A text column for A's rows; " + TEXT_HELP + ".")
-@click.option("--text-b", metavar="FILE", help="A text column for B's rows; " + TEXT_HELP + ".")
+@text_options
 @click.option("--name-a", help="Name of A in the set column (default: its file name).")
 @click.option("--name-b", help="Name of B in the set column (default: its file name).")
 @click.option("--force", is_flag=True, help="Overwrite projector files already in DIR.")

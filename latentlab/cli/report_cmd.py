@@ -7,6 +7,7 @@ from ..errors import InputError
 from ..io.outputs import check_outputs, markdown_output, require_suffix
 from .main import cli, common_options
 from .render import emit_json
+from .view_cmd import text_options
 
 SECTION_KEYS = "gap,view,similarities,uniformity,cka,overlap,spectrum,retrieval,stitching"
 
@@ -37,10 +38,7 @@ def report_options(func):
 @click.option("--paired/--unpaired", default=None, help="Row i of A matches row i of B (default: equal row counts).")
 @click.option("--name-a", help="Display name of A (default: its file name; with --compare, A when runs differ).")
 @click.option("--name-b", help="Display name of B (default as for --name-a).")
-@click.option("--text-a", metavar="FILE", help="One text per row of A, shown on hover in the interactive view "
-                                               "(.txt lines, .csv/.tsv/.parquet FILE::COLUMN, .json list).")
-@click.option("--text-b", metavar="FILE", help="One text per row of B (as --text-a).")
-@click.option("--labels", metavar="FILE", help="One label per row (of A, or of A then B) to colour the view by.")
+@text_options
 @report_options
 @common_options
 def report_cmd(inputs, compare, output, paired, name_a, name_b, text_a, text_b, labels, markdown, sections, bootstrap,

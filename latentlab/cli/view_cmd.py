@@ -10,6 +10,18 @@ TEXT_HELP = ("one string per row: .txt (one line per row), .csv/.tsv/.parquet wi
              "or a .json list")
 
 
+def text_options(func):
+    """--labels/--text-a/--text-b: one string per row, for view, export and report (one definition)."""
+    for deco in reversed([
+        click.option("--labels", metavar="FILE", help="Labels for colour, search and metadata: one per row of A (shared "
+                     "by B when paired) or one per row of A then B; " + TEXT_HELP + "."),
+        click.option("--text-a", metavar="FILE", help="Text of A's rows (hover, lists, metadata); " + TEXT_HELP + "."),
+        click.option("--text-b", metavar="FILE", help="Text of B's rows; " + TEXT_HELP + "."),
+    ]):
+        func = deco(func)
+    return func
+
+
 def distinct_names(name_a: str, name_b: str) -> tuple[str, str]:
     """Display names that tell the sets apart (``x.npy x.npy`` → ``x.npy (A)``, ``x.npy (B)``)."""
     return (name_a, name_b) if name_a != name_b else (f"{name_a} (A)", f"{name_b} (B)")
@@ -20,10 +32,7 @@ def distinct_names(name_a: str, name_b: str) -> tuple[str, str]:
 @click.argument("b")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="view.html", show_default=True,
               help="The HTML page (self-contained: works offline, no server).")
-@click.option("--labels", metavar="FILE", help="Labels for colour and search: one per row of A (shared by B when "
-              "paired) or one per row of A then B; " + TEXT_HELP + ".")
-@click.option("--text-a", metavar="FILE", help="Text shown on hover for A's rows; " + TEXT_HELP + ".")
-@click.option("--text-b", metavar="FILE", help="Text shown on hover for B's rows; " + TEXT_HELP + ".")
+@text_options
 @click.option("--name-a", help="Display name of A (default: its file name).")
 @click.option("--name-b", help="Display name of B (default: its file name).")
 @click.option("--projection", type=click.Choice(["pca", "umap"]), default="pca", show_default=True,

@@ -243,7 +243,7 @@ def _is_numeric_row(line: str, delimiter: str) -> bool:
 
 
 def read_shard_folder(path: Path) -> ShardRows:
-    from .dumps import read_dump  # numbered shards, LAION-style dump roots, parquet shard folders
+    from .dumps import check_parts, read_dump  # numbered shards, LAION-style dump roots, parquet shard folders
 
     dump = read_dump(path)
     if dump is not None:
@@ -277,17 +277,8 @@ def read_shard_folder(path: Path) -> ShardRows:
             if len(cols) != 1:
                 raise InputError(f"{shard}: a parquet shard must have exactly one list column, found {cols}")
             part = _LazyParquet(shard, cols[0])
-        if len(part.shape) != 2:
-            raise InputError(f"{shard}: shards must be 2-D, got shape {tuple(part.shape)}")
         parts.append(part)
-    first = parts[0]
-    for shard, part in zip(shards, parts):
-        if part.shape[1] != first.shape[1]:
-            raise InputError(f"{shard}: {part.shape[1]} columns, but {shards[0].name} has {first.shape[1]}; "
-                             f"shards must share one width")
-        if np.dtype(part.dtype) != np.dtype(first.dtype):
-            raise InputError(f"{shard}: dtype {np.dtype(part.dtype)}, but {shards[0].name} has "
-                             f"{np.dtype(first.dtype)}; shards must share one dtype")
+    check_parts(shards, parts)
     return ShardRows(parts)
 
 
