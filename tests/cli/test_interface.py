@@ -77,7 +77,7 @@ def test_constants_repeated_for_help_agree_with_their_homes():
 
 # ----------------------------------------------------------------------------- -o/--output
 # export writes a folder named by its format flag, as the issue spells it: `export --projector DIR`
-WRITERS = {"gap", "fit", "apply", "match", "embed", "report", "demo", "view"}
+WRITERS = {"gap", "fit", "apply", "match", "embed", "report", "demo", "view", "compose", "curve"}
 
 
 def test_every_writing_command_names_its_output_o_output():
@@ -89,7 +89,7 @@ def test_every_writing_command_names_its_output_o_output():
             assert {"-o", "--output"} <= flags, f"{' '.join(path)}: main output is not -o/--output"
             seen.add(path[-1])
         assert not flags & old_names, f"{' '.join(path)} shows an old output name {flags & old_names}"
-    assert {"gap", "embed", "fit", "joint"} <= seen
+    assert {"gap", "embed", "fit", "joint", "compose", "curve"} <= seen
 
 
 def test_old_output_name_still_works_with_a_warning(cli, tmp_path, clip_pair):
