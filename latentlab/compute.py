@@ -305,12 +305,11 @@ def accumulate(sources, make, backend: Backend, *, rows: int, transform=None, de
 def accumulate_rows(sources, make, backend: Backend, *, rows: int, start: int = 0, stop: int | None = None,
                     shift=None, transform=None, desc: str | None = None):
     """The local pass (rows ``start:stop``) of :func:`accumulate`; engines run it on their workers."""
-    from .progress import progress
+    from .progress import row_blocks
 
     stop = len(sources[0]) if stop is None else stop
     acc = make(shift=shift)
-    starts = range(start, stop, rows)
-    for lo in (progress(starts, desc=desc) if desc else starts):
+    for lo in row_blocks(start, stop, rows, desc):  # a rows/s bar when ``desc`` names the pass
         tensors = [backend.tensor(np.asarray(s[lo : min(lo + rows, stop)])) for s in sources]
         acc.update(*(tensors if transform is None else [transform(t) for t in tensors]))
     return acc

@@ -25,9 +25,22 @@ def enabled() -> bool | None:
 
 
 def progress(iterable=None, *, total=None, desc: str | None = None, unit: str = "block"):
+    """A bar over ``iterable`` (or ``total`` units, advanced by ``update``). Rows are counted
+    with SI prefixes (``1.2Mrow/s``): a streamed pass reports its throughput, not its blocks."""
     on = enabled()
     return tqdm(iterable, total=total, desc=desc, unit=unit, leave=False, file=sys.stderr,
-                disable=None if on is None else not on, dynamic_ncols=True)
+                disable=None if on is None else not on, dynamic_ncols=True, unit_scale=unit == "row")
+
+
+def row_blocks(start: int, stop: int, rows: int, desc: str | None):
+    """``range(start, stop, rows)`` with a rows/s bar (none without ``desc``): the block loop of a streamed pass."""
+    if not desc:
+        yield from range(start, stop, rows)
+        return
+    with progress(total=stop - start, desc=desc, unit="row") as bar:
+        for lo in range(start, stop, rows):
+            yield lo
+            bar.update(min(rows, stop - lo))
 
 
 def note(message: str) -> None:

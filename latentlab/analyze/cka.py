@@ -29,7 +29,7 @@ from ..io import as_embeddings, require_paired, require_rows
 from ..results import Estimate, ResultMixin, estimate
 from .. import stats
 from . import kernels
-from .prep import SIMILARITY, Prepared, check_positive, load, pair, require_variance
+from .prep import SIMILARITY, Prepared, check_positive, load, pair, require_in_memory, require_variance
 
 KERNELS = ("linear", "rbf")
 
@@ -96,14 +96,11 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
         if sample is not None:
             raise InputError("sample applies to the RBF kernel only (linear CKA is exact and streamed for any n)")
         try:
-            value = linear_cka_streamed(ea, eb, debiased=debiased, backend=backend)
+            value, mom, ext = _linear_pass(ea, eb, debiased=debiased, backend=backend)
         except DegenerateInput as exc:  # a constant input: CKA is undefined, not an error
             return CKAResult(cka=None, kernel=kernel, debiased=debiased, n=ea.n, dim_a=ea.dim, dim_b=eb.dim,
                              notes=[str(exc)])
         x = y = None
-        if bootstrap or permutations or calibrate:
-            x, y = load(ea, backend), load(eb, backend)
-        metric = lambda u, v: linear_cka(u, v, debiased=debiased)  # noqa: E731
     else:
         sigma_frac = check_positive(sigma_frac, "sigma_frac")
         rows = None
@@ -113,6 +110,7 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
                 rows = np.sort(np.random.default_rng(seed).choice(ea.n, sample, replace=False))
                 notes.append(f"RBF CKA on {sample} of {ea.n} rows (seeded sample without replacement)")
         count = ea.n if rows is None else len(rows)
+        require_in_memory([ea, eb], backend, "RBF CKA", rows=count)  # before any row is read
         if count > max_n:
             raise InputError(f"RBF CKA holds n × n kernel blocks; {count} rows exceed `max_n` {max_n}: "
                              "pass `sample` N or raise `max_n`")
@@ -128,13 +126,14 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
     if bootstrap:
         # Duplicated rows in a resample inflate CKA (fewer distinct items, as at small n); the
         # replicates are median-centred on the estimate (stats.make_estimate): the interval gives the spread.
-        if kernel == "linear":
-            est = linear_cka_bootstrap(x, y, bootstrap, debiased=debiased, seed=seed, level=level, value=value)
+        if kernel == "linear":  # one streamed pass of per-group sums (cka_resample), any n
+            est = linear_cka_bootstrap_streamed(ea, eb, (mom.mean(0), mom.mean(1)), bootstrap, backend=backend,
+                                                debiased=debiased, seed=seed, level=level, value=value)
         else:
             est = _generic_bootstrap(metric, x, y, bootstrap, seed, level, value)
         boot_scheme = est.method
     if permutations or calibrate:
-        prep = (prepare_linear_cka(x, y, debiased=debiased) if kernel == "linear"
+        prep = (_linear_null(ea, eb, value, mom, ext, debiased, backend) if kernel == "linear"
                 else Prepared(value, lambda perm: metric(x, y[torch.as_tensor(perm, device=y.device)])))
         if permutations:
             perm = stats.permutation_test(prep.shuffled, ea.n, observed=value, n_permutations=permutations, seed=seed)
@@ -150,11 +149,27 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
 # --------------------------------------------------------------------------- linear kernel
 def linear_cka_streamed(ea, eb, *, debiased: bool, backend: Backend) -> float:
     """Linear CKA of two (lazy) row sources in one streaming pass; O(d²) memory."""
+    return _linear_pass(ea, eb, debiased=debiased, backend=backend)[0]
+
+
+def _linear_pass(ea, eb, *, debiased: bool, backend: Backend):
+    """(CKA, moments, row-norm moments) of one streamed pass: the moments serve the resampling too."""
     mom, ext = _stream([ea, eb], backend, debiased)
     require_variance(float(torch.trace(mom.centered(0))), ea, "CKA")
     require_variance(float(torch.trace(mom.centered(1))), eb, "CKA")
-    return _ratio(_hsic_linear(mom, ext, 0, 1, debiased), _hsic_linear(mom, ext, 0, 0, debiased),
-                  _hsic_linear(mom, ext, 1, 1, debiased))
+    value = _ratio(_hsic_linear(mom, ext, 0, 1, debiased), _hsic_linear(mom, ext, 0, 0, debiased),
+                   _hsic_linear(mom, ext, 1, 1, debiased))
+    return value, mom, ext
+
+
+def _linear_null(ea, eb, value, mom, ext, debiased: bool, backend: Backend) -> Prepared:
+    """Linear CKA ready for shuffled pairing: in memory when both inputs fit the budget (one
+    product per permutation), else one streamed pass per permutation (cka_resample)."""
+    try:
+        require_in_memory([ea, eb], backend, "CKA permutations")
+    except InputError:
+        return prepare_linear_cka_streamed(ea, eb, value, mom, ext, backend=backend, debiased=debiased)
+    return prepare_linear_cka(load(ea, backend), load(eb, backend), debiased=debiased)
 
 
 def linear_cka(x, y, *, debiased: bool = False) -> float:
@@ -209,81 +224,6 @@ def _f64(x) -> torch.Tensor:
     return x.to(torch.float64) if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float64)
 
 
-def linear_cka_bootstrap(x, y, n_resamples: int, *, debiased: bool = False, seed: int = 0, level: float = 0.95,
-                         value: float | None = None, budget: int = stats.DEFAULT_SUMS_BUDGET) -> Estimate:
-    """Bootstrap interval of linear CKA (biased or debiased) from resampled moments.
-
-    Every term of the feature-space CKA — and of Song et al.'s unbiased HSIC — is a function
-    of sums over rows (Σx, Σxxᵀ, Σxyᵀ, and for the debiased form Σa, Σab, Σa·y with
-    a = ‖x − s‖², s a fixed shift), so a replicate is a weighted sum of stored per-group sums
-    (:func:`latentlab.stats.bootstrap_sums`): no recomputation over rows. With one group per
-    row it equals recomputing CKA on the resampled rows exactly.
-
-    The interval is median-centred on ``value`` (:func:`latentlab.stats.make_estimate`):
-    a resample's duplicated rows inflate CKA, which the centring removes.
-    """
-    x, y = _f64(x), _f64(y)
-    n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
-    per_group = 8 * (dx * dx + dy * dy + dx * dy + dx + dy + 1) + (8 * (2 * (dx + dy) + 5) if debiased else 0)
-    groups = stats.group_count(n, per_group, budget)
-    label = torch.as_tensor(stats.group_labels(n, groups, seed), device=x.device)
-    # centre on the full-data mean first so the resampled S₂ − S₁S₁ᵀ/N does not cancel
-    xc, yc = x - x.mean(0), y - y.mean(0)
-    sums = _group_sums(xc, yc, label, groups, debiased)
-
-    def statistic(s: dict) -> float:
-        return _cka_from_sums(s, debiased)
-
-    if value is None:
-        value = linear_cka(x, y, debiased=debiased)
-    arrays = {k: v.cpu().numpy() for k, v in sums.items()}
-    return stats.bootstrap_sums(arrays, statistic, n_resamples=n_resamples, seed=seed, level=level, value=value)
-
-
-def _group_sums(xc: torch.Tensor, yc: torch.Tensor, label: torch.Tensor, groups: int, debiased: bool) -> dict:
-    """Per-group sums of every per-row quantity the (debiased) linear CKA is built from."""
-    n, f64 = xc.shape[0], dict(dtype=torch.float64, device=xc.device)  # sums stay on the rows' device
-    out = {"n": torch.zeros(groups, **f64).index_add_(0, label, torch.ones(n, **f64)),
-           "sx": torch.zeros(groups, xc.shape[1], **f64).index_add_(0, label, xc),
-           "sy": torch.zeros(groups, yc.shape[1], **f64).index_add_(0, label, yc)}
-    if debiased:
-        a, b = (xc * xc).sum(1), (yc * yc).sum(1)
-        for name, v in (("sa", a), ("sb", b), ("saa", a * a), ("sbb", b * b), ("sab", a * b)):
-            out[name] = torch.zeros(groups, **f64).index_add_(0, label, v)
-        for name, w, c in (("a_x", a, xc), ("a_y", a, yc), ("b_x", b, xc), ("b_y", b, yc)):
-            out[name] = torch.zeros(groups, c.shape[1], **f64).index_add_(0, label, w[:, None] * c)
-    if groups == n:  # one row per group: outer products, ordered by the label permutation
-        order = torch.argsort(label)
-        xo, yo = xc[order], yc[order]
-        out["xx"], out["yy"], out["xy"] = (torch.einsum("ni,nj->nij", p, q) for p, q in ((xo, xo), (yo, yo), (xo, yo)))
-    else:
-        out["xx"], out["yy"], out["xy"] = (torch.zeros(groups, p, q, **f64) for p, q in
-                                           ((xc.shape[1],) * 2, (yc.shape[1],) * 2, (xc.shape[1], yc.shape[1])))
-        for g in range(groups):
-            m = label == g
-            xg, yg = xc[m], yc[m]
-            out["xx"][g], out["yy"][g], out["xy"][g] = xg.T @ xg, yg.T @ yg, xg.T @ yg
-    return out
-
-
-def _cka_from_sums(s: dict, debiased: bool) -> float:
-    """CKA from summed moments (around a fixed shift); the debiased form per :func:`_hsic_linear`."""
-    nn = float(s["n"])
-    raw = {("x", "x"): s["xx"], ("y", "y"): s["yy"], ("x", "y"): s["xy"]}
-    cen = {k: v - np.outer(s["s" + k[0]], s["s" + k[1]]) / nn for k, v in raw.items()}
-    hsic = {k: float((c * c).sum()) for k, c in cen.items()}
-    if debiased:
-        sq = {"x": "a", "y": "b"}  # a = ‖x − s‖², b = ‖y − s‖²
-        tr = {"x": float(np.trace(cen[("x", "x")])), "y": float(np.trace(cen[("y", "y")]))}
-        for (i, j), value in list(hsic.items()):
-            ai, aj = sq[i], sq[j]
-            saa = s["s" + "".join(sorted(ai + aj))]  # "saa", "sab" or "sbb"
-            rows = kernels.centred_sqnorm_products(nn, float(saa), float(s[f"s{ai}"]), float(s[f"s{aj}"]),
-                                                   s[f"{ai}_{j}"], s[f"{aj}_{i}"], s[f"s{i}"], s[f"s{j}"], raw[(i, j)])
-            hsic[(i, j)] = _hsic_from_parts(value, rows, tr[i], tr[j], nn, True)
-    return _ratio(hsic[("x", "y")], hsic[("x", "x")], hsic[("y", "y")])
-
-
 # --------------------------------------------------------------------------- RBF kernel
 def rbf_cka(x, y, *, sigma_frac: float = 0.5, debiased: bool = False, block: int = 2048) -> float:
     """RBF-kernel CKA in row blocks (Kornblith et al.'s bandwidth convention)."""
@@ -312,28 +252,6 @@ def _generic_bootstrap(metric, x, y, n_resamples, seed, level, value) -> Estimat
     return stats.make_estimate(value, reps, level, f"{stats.ROW_SCHEME}, paired (recomputed)")
 
 
-def prepare_linear_cka(x, y, *, debiased: bool = False, backend=None) -> Prepared:
-    """Linear CKA of in-memory x, y ready for shuffled pairing.
-
-    Shuffling B's rows leaves both self-HSICs and the means unchanged: only the cross term
-    ‖XcᵀYc[π]‖²_F (and, debiased, Σ_r ‖x̄_r‖²‖ȳ_π(r)‖²) moves, via :func:`_hsic_from_parts`.
-    """
-    xc, yc = _f64(x), _f64(y)
-    xc, yc = xc - xc.mean(0), yc - yc.mean(0)
-    n = xc.shape[0]
-    ax, ay = (xc * xc).sum(1), (yc * yc).sum(1)
-    tx, ty = float(ax.sum()), float(ay.sum())
-    hx = _hsic_from_parts(float(((xc.T @ xc) ** 2).sum()), float(ax @ ax), tx, tx, n, debiased)
-    hy = _hsic_from_parts(float(((yc.T @ yc) ** 2).sum()), float(ay @ ay), ty, ty, n, debiased)
-
-    def score(perm) -> float:
-        p = torch.as_tensor(perm, device=yc.device)
-        hxy = _hsic_from_parts(float(((xc.T @ yc[p]) ** 2).sum()), float(ax @ ay[p]), tx, ty, n, debiased)
-        return _ratio(hxy, hx, hy)
-
-    return Prepared(score(np.arange(n)), score)
-
-
 def prepare_rbf_cka(x, y, *, sigma_frac: float = 0.5, debiased: bool = False, backend=None) -> Prepared:
     """RBF CKA ready for shuffled pairing (each null score recomputes the chunked kernels)."""
     x, y = _as_t(x), _as_t(y)
@@ -343,6 +261,10 @@ def prepare_rbf_cka(x, y, *, sigma_frac: float = 0.5, debiased: bool = False, ba
 
     return Prepared(score(np.arange(x.shape[0])), score)
 
+
+# resampling lives in cka_resample (it builds on the helpers above); re-exported here
+from .cka_resample import (linear_cka_bootstrap, linear_cka_bootstrap_streamed,  # noqa: E402
+                           prepare_linear_cka, prepare_linear_cka_streamed)
 
 __all__ = ["cka", "CKAResult", "linear_cka", "rbf_cka", "linear_cka_bootstrap",
            "prepare_linear_cka", "prepare_rbf_cka"]

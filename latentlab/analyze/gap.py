@@ -21,7 +21,7 @@ from ..compute import Backend, UnitSums, accumulate, as_backend, l2_normalize
 from ..errors import InputError
 from ..grid import parse_grid
 from ..io import as_embeddings, require_nonzero_rows, require_paired, require_same_dim
-from ..progress import progress
+from ..progress import row_blocks
 from ..results import Estimate, ResultMixin, estimate, to_jsonable
 from .probe import linear_separability
 
@@ -173,7 +173,7 @@ def _stream_stats(ea, eb, paired: bool, backend: Backend, groups: "_Groups | Non
     # the bootstrap keeps per-group sums, which need each block's row offset: a local pass
     if paired:
         acc = _GapSums()
-        for lo in progress(range(0, ea.n, rows), desc="gap"):
+        for lo in row_blocks(0, ea.n, rows, "gap"):
             xa, xb = unit(ea.data, lo), unit(eb.data, lo)
             dist, cos = acc.add_units(xa, xb)
             groups.add("a", lo, xa, dist=dist, cos=cos)
@@ -182,7 +182,7 @@ def _stream_stats(ea, eb, paired: bool, backend: Backend, groups: "_Groups | Non
     sums = []
     for name, emb in (("a", ea), ("b", eb)):
         sums.append(_GapSums())
-        for lo in progress(range(0, emb.n, rows), desc=f"gap {name.upper()}"):
+        for lo in row_blocks(0, emb.n, rows, f"gap {name.upper()}"):
             x = unit(emb.data, lo)
             sums[-1].add_units(x)
             groups.add(name, lo, x)
@@ -323,7 +323,7 @@ def _shift_experiment(ea, eb, direction: torch.Tensor, deltas: list[float], pair
     sums = {k: torch.zeros(len(deltas), ea.dim, dtype=torch.float64, device=backend.device) for k in "ab"}
     rows = backend.block_rows(ea.dim, copies=4)
     for name, emb, sign in (("a", ea, -1.0), ("b", eb, 1.0)):
-        for lo in progress(range(0, emb.n, rows), desc=f"shift {name.upper()}"):
+        for lo in row_blocks(0, emb.n, rows, f"shift {name.upper()}"):
             x = l2_normalize(backend.tensor(emb.data[lo : lo + rows]))
             for i, d in enumerate(deltas):
                 sums[name][i] += l2_normalize(x + sign * 0.5 * d * g).sum(dim=0, dtype=torch.float64)

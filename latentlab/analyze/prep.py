@@ -1,11 +1,15 @@
 """Input preparation shared by the analyzers: coercion, pairing checks, in-memory loading.
 
-Streaming metrics read their inputs block by block through :mod:`latentlab.compute`; the
-quadratic ones (RBF CKA, neighbours) and the resampling schemes of :mod:`latentlab.stats`
-need the rows in memory, which :func:`load` provides in the compute dtype.
+Streaming metrics read their inputs block by block through :mod:`latentlab.compute`, and so
+do the resampling schemes of linear CKA and spectra (per-group sums, permuted block reads).
+The methods that need every row at once (RBF CKA, k-NN measures, OT, the recomputed
+bootstraps) get them from :func:`load`, which first checks the rows fit
+:data:`IN_MEMORY_BYTES` and otherwise refuses — before any row is read — with the sampled
+form as the way out, rather than let the process be killed for memory.
 """
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -14,6 +18,7 @@ import torch
 from ..compute import Backend
 from ..errors import DegenerateInput, InputError, LatentlabWarning
 from ..io import Embeddings, as_embeddings, require_paired, require_rows
+from ..progress import row_blocks
 
 SIMILARITY = "similarity (higher = more similar)"
 DISTANCE = "distance (lower = more similar)"
@@ -27,10 +32,39 @@ def pair(a, b, what: str, *, min_rows: int = 2) -> tuple[Embeddings, Embeddings]
     return ea, eb
 
 
-def load(emb: Embeddings, backend: Backend, rows=None) -> torch.Tensor:
-    """All rows (or ``rows``) of ``emb`` as one tensor on the backend."""
+#: Bytes of rows (in the compute dtype) a method may hold in memory at once; above it a method that
+#: cannot stream refuses (:func:`require_in_memory`). Sized so the 3 GB RSS bound of the out-of-core
+#: benchmark holds with the input, its compute copy and the working set; ``LATENTLAB_MEMORY_BUDGET``
+#: (GB) changes it.
+IN_MEMORY_BYTES = int(float(os.environ.get("LATENTLAB_MEMORY_BUDGET", "1")) * 2**30)
+
+
+def require_in_memory(embs, backend: Backend, what: str, *, rows: int | None = None,
+                      hint: str = "pass `sample` N to compute it on N random rows") -> None:
+    """Refuse, before reading anything, when ``what`` would hold more than :data:`IN_MEMORY_BYTES`
+    of rows: all rows of each of ``embs`` (or ``rows`` of each) in the backend's dtype."""
+    need = sum((e.n if rows is None else int(rows)) * e.dim for e in embs) * max(backend.itemsize, 1)
+    if need > IN_MEMORY_BYTES:
+        n = embs[0].n if rows is None else int(rows)
+        raise InputError(f"{what} needs all {n} rows in memory ({need / 2**30:.2f} GiB, over the "
+                         f"{IN_MEMORY_BYTES / 2**30:.2f} GiB budget; it cannot stream): {hint}")
+
+
+def load(emb: Embeddings, backend: Backend, rows=None, *, what: str = "this method") -> torch.Tensor:
+    """All rows (or ``rows``) of ``emb`` as one tensor on the backend (refused above the memory budget)."""
+    require_in_memory([emb], backend, what, rows=None if rows is None else len(rows))
     data = emb.rows(slice(None) if rows is None else rows)
     return backend.tensor(data)
+
+
+def blocks(embs, backend: Backend, rows: int, desc: str | None = None, index=None):
+    """``(lo, [tensor block of each emb])`` over rows ``lo:lo+rows``, with a rows/s bar named ``desc``;
+    with ``index`` (a row order) the j-th emb's block is ``index[j]``'s rows ``lo:lo+rows`` when given."""
+    n = embs[0].n
+    for lo in row_blocks(0, n, rows, desc):
+        hi = min(lo + rows, n)
+        order = index or [None] * len(embs)
+        yield lo, [backend.tensor(e.rows(slice(lo, hi) if o is None else o[lo:hi])) for e, o in zip(embs, order)]
 
 
 def check_positive(value, name: str, *, integer: bool = False, allow_none: bool = True):

@@ -32,7 +32,7 @@ from ..progress import progress
 from ..results import Estimate, ResultMixin, estimate, interval_methods
 from .. import stats
 from . import neighbors
-from .prep import check_positive, load, require_variance
+from .prep import blocks, check_positive, load, require_in_memory, require_variance
 
 RTOL = 1e-12
 
@@ -106,6 +106,9 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
     require_rows(ea, 2, "spectrum")
     top = check_positive(top, "top", integer=True, allow_none=False)
     bootstrap = check_positive(bootstrap, "bootstrap", integer=True)
+    if bootstrap and hubness:  # the hubness intervals rebuild k-NN graphs of half-samples: all rows at once
+        require_in_memory([ea], backend, "the hubness interval (`bootstrap` with `hubness`)",
+                          hint="turn `hubness` off (the spectral intervals stream) or subsample the rows")
     rows = backend.block_rows(ea.dim, copies=4)
     # one pass on the current engine (compute.use_engine): covariance moments and unit-row sums
     mom, units = accumulate([ea.data], Joint.of(StreamingMoments, UnitSums), backend, rows=rows,
@@ -127,9 +130,11 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
         values["hubness_skew"] = hub["skew"]
     out = dict(values)
     if bootstrap:
-        x = load(ea, backend)
-        out.update(_bootstrap_moments(x, values, bootstrap, seed, level))
+        it = blocks([ea], backend, rows, "spectrum bootstrap")
+        # float64 products: float32 rounding would lift the zero eigenvalues of rank-deficient half-samples
+        out.update(_bootstrap_moments(it, ea.n, mom.mean(0), values, bootstrap, seed, level))
         if occ is not None:
+            x = load(ea, backend, what="the hubness interval")
             # the k-NN graph is recomputed on each half-sample: resampling the k-occurrences
             # with the graph fixed ignores the graph's own variability (88 % coverage in simulation)
             reps = [neighbors.hubness_stats(x[torch.as_tensor(idx, device=x.device)], hub["k"], backend)[0]["skew"]
@@ -146,26 +151,41 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
         notes=notes, eigenvalues=lam)
 
 
-def _bootstrap_moments(x: torch.Tensor, full: dict, n_resamples: int, seed: int, level: float) -> dict:
-    x = x.to(torch.float64)
-    n, d = x.shape
+def _bootstrap_moments(block_iter, n: int, mean: torch.Tensor, full: dict, n_resamples: int, seed: int,
+                       level: float, gemm_dtype=torch.float64) -> dict:
+    """Half-sampling intervals of the spectral statistics from per-group sums of one streamed pass.
+
+    A half-sample is a random half of the G row groups (``stats.bootstrap_sums``, scheme "half"):
+    each group keeps Σ(x − x̄), Σ(x − x̄)(x − x̄)ᵀ, Σ x̂, Σ‖x̂‖², so memory is G·d² whatever n
+    (G = n when the sums fit :data:`latentlab.stats.DEFAULT_SUMS_BUDGET`). Rows are centred on the
+    full-data mean (``mean``, from the point pass) so S₂ − S₁S₁ᵀ/N does not cancel; the d × d
+    products are formed in ``gemm_dtype`` and summed in float64.
+    """
+    d = mean.shape[0]
     groups = stats.group_count(n, 8 * (d * d + 2 * d + 2))
-    # the group sums are formed on x's device; only the (groups × d²) result goes to numpy
-    f64 = dict(dtype=torch.float64, device=x.device)
-    label = torch.as_tensor(stats.group_labels(n, groups, seed), device=x.device)
-    xc = x - x.mean(0)  # centre first so S₂ − S₁S₁ᵀ/N does not cancel in the replicates
-    u = l2_normalize(x)
-    sums = {"n": torch.zeros(groups, **f64), "s1": torch.zeros(groups, d, **f64),
-            "su": torch.zeros(groups, d, **f64), "suu": torch.zeros(groups, **f64)}
-    sums["n"].index_add_(0, label, torch.ones(n, **f64))
-    sums["s1"].index_add_(0, label, xc)
-    sums["su"].index_add_(0, label, u)
-    sums["suu"].index_add_(0, label, (u * u).sum(1))
-    s2 = torch.zeros(groups, d, d, **f64)
-    for g in range(groups):
-        xg = xc[label == g]
-        s2[g] = xg.T @ xg
-    sums["s2"] = s2
+    labels = torch.as_tensor(stats.group_labels(n, groups, seed))
+    sums: dict = {}
+    for lo, (xb,) in block_iter:
+        f64 = dict(dtype=torch.float64, device=xb.device)
+        if not sums:
+            sums = {"n": torch.zeros(groups, **f64), "s1": torch.zeros(groups, d, **f64),
+                    "su": torch.zeros(groups, d, **f64), "suu": torch.zeros(groups, **f64),
+                    "s2": torch.zeros(groups, d, d, **f64)}
+        x = xb.to(torch.float64)
+        label = labels[lo : lo + x.shape[0]].to(xb.device)
+        xc = x - mean.to(x.device)
+        u = l2_normalize(x)
+        sums["n"].index_add_(0, label, torch.ones(x.shape[0], **f64))
+        sums["s1"].index_add_(0, label, xc)
+        sums["su"].index_add_(0, label, u)
+        sums["suu"].index_add_(0, label, (u * u).sum(1))
+        xg = xc.to(gemm_dtype)
+        if groups == n:  # one row per group: its outer product (the sums fit the budget by construction)
+            sums["s2"].index_add_(0, label, torch.einsum("ni,nj->nij", xg, xg).to(torch.float64))
+            continue
+        for g in torch.unique(label).tolist():
+            part = xg[label == g]
+            sums["s2"][g] += (part.T @ part).to(torch.float64)
 
     def statistic(s: dict) -> dict:
         nn = float(s["n"])

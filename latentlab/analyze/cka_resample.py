@@ -1,0 +1,180 @@
+"""Resampling linear CKA out of core: the bootstrap of stored moments and the shuffled-pairing null.
+
+Both work on row blocks, so they run on inputs of any length in O(G·d²) memory:
+
+* **bootstrap** — every term of feature-space CKA (and of Song et al.'s unbiased HSIC) is a
+  function of sums over rows, so one streamed pass stores the sums of G random row groups
+  (:func:`latentlab.stats.group_count` sizes G to :data:`latentlab.stats.DEFAULT_SUMS_BUDGET`)
+  and :func:`latentlab.stats.bootstrap_sums` resamples groups. The groups and the draws do not
+  depend on the blocks, so an in-memory matrix (one block) and a shard folder give the same
+  replicates up to rounding.
+* **null** — shuffling B's rows leaves both self-HSICs and the means unchanged; only the cross
+  term ‖XcᵀYc[π]‖²_F (and, debiased, Σ_r ‖x̄_r‖²‖ȳ_π(r)‖²) moves. In memory it is one product
+  per permutation; streamed, block i of A is paired with B's rows π[block i], read in that order
+  (fancy row reads of the row source): one pass per permutation, O(d²) memory.
+
+References
+----------
+Kornblith, Norouzi, Lee & Hinton, "Similarity of Neural Network Representations Revisited",
+ICML 2019 (feature-space linear CKA). Song, Smola, Gretton, Bedo & Borgwardt, "Feature Selection
+via Dependence Maximization", JMLR 13, 2012 (unbiased HSIC). Efron & Tibshirani 1993 (bootstrap).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import stats
+from ..compute import Backend
+from ..results import Estimate
+from . import kernels
+from .cka import _f64, _hsic_from_parts, _hsic_linear, _ratio, linear_cka
+from .prep import Prepared, blocks
+
+
+def linear_cka_bootstrap(x, y, n_resamples: int, *, debiased: bool = False, seed: int = 0, level: float = 0.95,
+                         value: float | None = None, budget: int = stats.DEFAULT_SUMS_BUDGET) -> Estimate:
+    """Bootstrap interval of linear CKA (biased or debiased) of in-memory x, y from resampled moments.
+
+    A replicate is a weighted sum of stored per-group sums (:func:`latentlab.stats.bootstrap_sums`):
+    no recomputation over rows. With one group per row it equals recomputing CKA on the
+    resampled rows exactly. The interval is median-centred on ``value``
+    (:func:`latentlab.stats.make_estimate`): a resample's duplicated rows inflate CKA.
+    """
+    x, y = _f64(x), _f64(y)
+    if value is None:
+        value = linear_cka(x, y, debiased=debiased)
+    # centre on the full-data mean first so the resampled S₂ − S₁S₁ᵀ/N does not cancel
+    sums = _sums_pass([(0, [x, y])], x.shape[0], (x.mean(0), y.mean(0)), seed, debiased, budget, torch.float64)
+    return _finish(sums, n_resamples, seed, level, value, debiased)
+
+
+def linear_cka_bootstrap_streamed(ea, eb, means, n_resamples: int, *, backend: Backend, debiased: bool = False,
+                                  seed: int = 0, level: float = 0.95, value: float,
+                                  budget: int = stats.DEFAULT_SUMS_BUDGET) -> Estimate:
+    """:func:`linear_cka_bootstrap` of two row sources in one streamed pass (``means`` from the point pass).
+
+    The per-group products are formed in the backend's dtype (as the point estimate's moments)
+    and summed in float64; with a float64 backend the result equals the in-memory one to rounding.
+    """
+    rows = backend.block_rows(ea.dim + eb.dim, copies=3 if not debiased else 4)
+    it = blocks([ea, eb], backend, rows, "CKA bootstrap")
+    sums = _sums_pass(it, ea.n, means, seed, debiased, budget, backend.dtype)
+    return _finish(sums, n_resamples, seed, level, value, debiased)
+
+
+def _sums_pass(block_iter, n: int, means, seed: int, debiased: bool, budget: int, gemm_dtype) -> dict:
+    """Per-group sums of every per-row quantity the (debiased) linear CKA is built from, over blocks."""
+    mx, my = (torch.as_tensor(m, dtype=torch.float64) for m in means)
+    dx, dy = mx.shape[0], my.shape[0]
+    per_group = 8 * (dx * dx + dy * dy + dx * dy + dx + dy + 1) + (8 * (2 * (dx + dy) + 5) if debiased else 0)
+    groups = stats.group_count(n, per_group, budget)
+    labels = torch.as_tensor(stats.group_labels(n, groups, seed))
+    out: dict = {}
+    for lo, (xb, yb) in block_iter:
+        dev = xb.device
+        xc, yc = xb.to(torch.float64) - mx.to(dev), yb.to(torch.float64) - my.to(dev)
+        _add_group_sums(out, xc, yc, labels[lo : lo + xc.shape[0]].to(dev), groups, n, debiased, gemm_dtype)
+    return out
+
+
+def _add_group_sums(out: dict, xc, yc, label, groups: int, n: int, debiased: bool, gemm_dtype) -> None:
+    """Add one block's per-group sums into ``out`` (created on the first block, on the rows' device)."""
+    f64 = dict(dtype=torch.float64, device=xc.device)
+    dx, dy = xc.shape[1], yc.shape[1]
+    if not out:
+        shapes = {"n": (), "sx": (dx,), "sy": (dy,), "xx": (dx, dx), "yy": (dy, dy), "xy": (dx, dy)}
+        if debiased:
+            shapes.update({k: () for k in ("sa", "sb", "saa", "sbb", "sab")})
+            shapes.update({"a_x": (dx,), "a_y": (dy,), "b_x": (dx,), "b_y": (dy,)})
+        out.update({k: torch.zeros(groups, *s, **f64) for k, s in shapes.items()})
+    out["n"].index_add_(0, label, torch.ones(xc.shape[0], **f64))
+    out["sx"].index_add_(0, label, xc)
+    out["sy"].index_add_(0, label, yc)
+    if debiased:
+        a, b = (xc * xc).sum(1), (yc * yc).sum(1)
+        for name, v in (("sa", a), ("sb", b), ("saa", a * a), ("sbb", b * b), ("sab", a * b)):
+            out[name].index_add_(0, label, v)
+        for name, w, c in (("a_x", a, xc), ("a_y", a, yc), ("b_x", b, xc), ("b_y", b, yc)):
+            out[name].index_add_(0, label, w[:, None] * c)
+    xg, yg = xc.to(gemm_dtype), yc.to(gemm_dtype)
+    if groups == n:  # one row per group: its outer products (the sums fit the budget by construction)
+        for key, p, q in (("xx", xg, xg), ("yy", yg, yg), ("xy", xg, yg)):
+            out[key].index_add_(0, label, torch.einsum("ni,nj->nij", p, q).to(torch.float64))
+        return
+    for g in torch.unique(label).tolist():
+        m = label == g
+        p, q = xg[m], yg[m]
+        out["xx"][g] += (p.T @ p).to(torch.float64)
+        out["yy"][g] += (q.T @ q).to(torch.float64)
+        out["xy"][g] += (p.T @ q).to(torch.float64)
+
+
+def _finish(sums: dict, n_resamples: int, seed: int, level: float, value: float, debiased: bool) -> Estimate:
+    arrays = {k: v.cpu().numpy() for k, v in sums.items()}
+    return stats.bootstrap_sums(arrays, lambda s: _cka_from_sums(s, debiased), n_resamples=n_resamples, seed=seed,
+                                level=level, value=value)
+
+
+def _cka_from_sums(s: dict, debiased: bool) -> float:
+    """CKA from summed moments (around a fixed shift); the debiased form per :func:`_hsic_linear`."""
+    nn = float(s["n"])
+    raw = {("x", "x"): s["xx"], ("y", "y"): s["yy"], ("x", "y"): s["xy"]}
+    cen = {k: v - np.outer(s["s" + k[0]], s["s" + k[1]]) / nn for k, v in raw.items()}
+    hsic = {k: float((c * c).sum()) for k, c in cen.items()}
+    if debiased:
+        sq = {"x": "a", "y": "b"}  # a = ‖x − s‖², b = ‖y − s‖²
+        tr = {"x": float(np.trace(cen[("x", "x")])), "y": float(np.trace(cen[("y", "y")]))}
+        for (i, j), value in list(hsic.items()):
+            ai, aj = sq[i], sq[j]
+            saa = s["s" + "".join(sorted(ai + aj))]  # "saa", "sab" or "sbb"
+            rows = kernels.centred_sqnorm_products(nn, float(saa), float(s[f"s{ai}"]), float(s[f"s{aj}"]),
+                                                   s[f"{ai}_{j}"], s[f"{aj}_{i}"], s[f"s{i}"], s[f"s{j}"], raw[(i, j)])
+            hsic[(i, j)] = _hsic_from_parts(value, rows, tr[i], tr[j], nn, True)
+    return _ratio(hsic[("x", "y")], hsic[("x", "x")], hsic[("y", "y")])
+
+
+# --------------------------------------------------------------------------- shuffled pairing
+def prepare_linear_cka(x, y, *, debiased: bool = False, backend=None) -> Prepared:
+    """Linear CKA of in-memory x, y ready for shuffled pairing (only the cross term moves)."""
+    xc, yc = _f64(x), _f64(y)
+    xc, yc = xc - xc.mean(0), yc - yc.mean(0)
+    n = xc.shape[0]
+    ax, ay = (xc * xc).sum(1), (yc * yc).sum(1)
+    tx, ty = float(ax.sum()), float(ay.sum())
+    hx = _hsic_from_parts(float(((xc.T @ xc) ** 2).sum()), float(ax @ ax), tx, tx, n, debiased)
+    hy = _hsic_from_parts(float(((yc.T @ yc) ** 2).sum()), float(ay @ ay), ty, ty, n, debiased)
+
+    def score(perm) -> float:
+        p = torch.as_tensor(perm, device=yc.device)
+        hxy = _hsic_from_parts(float(((xc.T @ yc[p]) ** 2).sum()), float(ax @ ay[p]), tx, ty, n, debiased)
+        return _ratio(hxy, hx, hy)
+
+    return Prepared(score(np.arange(n)), score)
+
+
+def prepare_linear_cka_streamed(ea, eb, value: float, mom, ext, *, backend: Backend,
+                                debiased: bool = False) -> Prepared:
+    """:func:`prepare_linear_cka` of two row sources: the self-HSICs come from the point pass's
+    moments (``mom``, ``ext``); each null score is one pass pairing A's blocks with B's rows
+    read in the permuted order. Products in the backend's dtype, sums in float64."""
+    mx, my = mom.mean(0), mom.mean(1)
+    tx, ty = float(torch.trace(mom.centered(0))), float(torch.trace(mom.centered(1)))
+    hx, hy = _hsic_linear(mom, ext, 0, 0, debiased), _hsic_linear(mom, ext, 1, 1, debiased)
+    rows = backend.block_rows(ea.dim + eb.dim, copies=3)
+    n = ea.n
+
+    def score(perm) -> float:
+        c, r = None, 0.0
+        for _, (xb, yb) in blocks([ea, eb], backend, rows, index=[None, np.asarray(perm)]):
+            xc, yc = xb.to(torch.float64) - mx.to(xb.device), yb.to(torch.float64) - my.to(yb.device)
+            prod = (xc.to(backend.dtype).T @ yc.to(backend.dtype)).to(torch.float64)
+            c = prod if c is None else c + prod
+            r += float(((xc * xc).sum(1) * (yc * yc).sum(1)).sum())
+        return _ratio(_hsic_from_parts(float((c * c).sum()), r, tx, ty, n, debiased), hx, hy)
+
+    return Prepared(value, score)
+
+
+__all__ = ["linear_cka_bootstrap", "linear_cka_bootstrap_streamed", "prepare_linear_cka",
+           "prepare_linear_cka_streamed"]
