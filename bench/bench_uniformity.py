@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_cka import gemm_rate, load1, load_info, make_pair, run_child  # noqa: E402
+from measure import Reporter, gemm_rate, load1, load_info, make_pair, row, run_child  # noqa: E402
 
 LATENTLAB = """
 import time, latentlab
@@ -44,34 +44,44 @@ def main() -> None:
     p.add_argument("--pdist-n", type=int, default=10_000)
     p.add_argument("--n", type=int, default=50_000)
     p.add_argument("--d", type=int, default=768)
+    p.add_argument("--json", action="store_true", help="print the table rows as JSON on stdout (run_all.py)")
+    p.add_argument("--gemm-rate", type=float, help="multiply-adds/s measured once by run_all.py (default: measure)")
     args = p.parse_args()
     if args.quick:
         args.pdist_n, args.n = 4_000, 10_000
-    print(load_info(), "(shared machine: timings are noisy)")
-    rate = gemm_rate()
-    print(f"measured float32 GEMM rate: {rate / 1e9:.1f} G multiply-adds/s")
+    out = Reporter(args.json)
+    out.say(load_info(), "(shared machine: timings are noisy)")
     with tempfile.TemporaryDirectory() as tmp:
         for n in sorted({args.pdist_n, args.n}):
             pa, pb = os.path.join(tmp, f"a{n}.npy"), os.path.join(tmp, f"b{n}.npy")
             make_pair(pa, pb, n, args.d)
-            rate = gemm_rate()  # re-measured next to each run: the load on a shared machine drifts
+            # re-measured next to each run when standalone (the load on a shared machine drifts);
+            # run_all.py passes the one rate it measured, so all rows share one yardstick
+            rate = args.gemm_rate or gemm_rate()
             r = run_child(LATENTLAB.format(a=pa))
+            macs = n * n * args.d / 2  # the n(n−1)/2 pairwise inner products
+            size = f"{n:,} × {args.d}"
+            q = run_child(PDIST.format(a=pa)) if n == args.pdist_n else None
+            note = f"value {r['value']:.5f} vs {q['value']:.5f}" if q and "value" in q and "value" in r else ""
+            out.add(row("uniformity (exact)", size, r, "torch.pdist (Wang & Isola)" if q else "—", q,
+                        macs=macs, rate=rate, target="≤1.5x GEMM", note=note))
             if "error" in r:
-                print(f"latentlab uniformity n={n:>6}: failed ({r['error']})")
+                out.say(f"latentlab uniformity n={n:>6}: failed ({r['error']})")
                 continue
-            bound = n * n * args.d / 2 / rate
-            print(f"latentlab uniformity n={n:>6} d={args.d}: {r['seconds']:7.2f} s  value={r['value']:.6f}  "
-                  f"peak +{r['extra_mib']:5.0f} MiB  GEMM bound (n²·d/2 at {rate / 1e9:.1f} G/s) {bound:6.2f} s → "
-                  f"{r['seconds'] / bound:.2f}× the bound   [{load1()}]")
-            if n == args.pdist_n:
-                q = run_child(PDIST.format(a=pa))
-                if "error" in q:
-                    print(f"  torch.pdist (Wang & Isola) n={n:>6}: failed ({q['error']})")
-                else:
-                    print(f"  torch.pdist (Wang & Isola) n={n:>6}: {q['seconds']:7.2f} s  value={q['value']:.6f}  "
-                          f"peak +{q['extra_mib']:5.0f} MiB → latentlab {q['seconds'] / r['seconds']:.1f}× faster"
-                          f"   [{load1()}]")
-    print(load_info())
+            bound = macs / rate
+            out.say(f"latentlab uniformity n={n:>6} d={args.d}: {r['seconds']:7.2f} s  value={r['value']:.6f}  "
+                    f"peak +{r['extra_mib']:5.0f} MiB  GEMM bound (n²·d/2 at {rate / 1e9:.1f} G/s) {bound:6.2f} s → "
+                    f"{r['seconds'] / bound:.2f}× the bound   [{load1()}]")
+            if q is None:
+                continue
+            if "error" in q:
+                out.say(f"  torch.pdist (Wang & Isola) n={n:>6}: failed ({q['error']})")
+            else:
+                out.say(f"  torch.pdist (Wang & Isola) n={n:>6}: {q['seconds']:7.2f} s  value={q['value']:.6f}  "
+                        f"peak +{q['extra_mib']:5.0f} MiB → latentlab {q['seconds'] / r['seconds']:.1f}× faster"
+                        f"   [{load1()}]")
+    out.say(load_info())
+    out.finish()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,190 @@
+"""The one home of the benchmarks' measuring code: child-process time and peak memory, the
+machine's GEMM rate, the machine description, and the row format of the peers' table.
+
+Every bench_*.py script that compares latentlab with a peer measures through ``run_child``
+(one fresh interpreter per measured run, so no run inherits another's allocator high-water
+mark) and, with ``--json``, prints its results as rows built by ``row`` (``run_all.py``
+collects them into one table).
+"""
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import types
+
+import numpy as np
+
+NOT_INSTALLED = "not installed"
+
+
+def run_child(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter and return its ``RESULT`` dict plus peak memory.
+
+    The snippet calls ``mark()`` right before the measured section (after imports, a warm-up
+    GEMM that maps the BLAS kernels, and — for the peers — loading their input into memory);
+    ``extra_mib`` = the child's peak RSS (``ru_maxrss``) minus its RSS at ``mark()``, i.e. the
+    memory the measured computation itself added. latentlab reads its input lazily with
+    plain file reads (no mmap), so its figure contains every byte of input it holds.
+    A peer module that is not importable gives ``{"error": "not installed"}``.
+    """
+    wrapper = (
+        "import resource, json, os, sys, torch\n"
+        f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+        "torch.ones(64, 64) @ torch.ones(64, 64)\n"
+        "def _rss():\n"
+        "    with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20\n"
+        "_BEFORE = [None]\n"
+        "def mark(): _BEFORE[0] = _rss()\n"
+        "try:\n"
+        + "\n".join("    " + line for line in code.strip("\n").splitlines()) +
+        "\nexcept ImportError as e:\n"
+        f"    print(json.dumps({{'error': {NOT_INSTALLED!r}, 'detail': str(e)}})); sys.exit(0)\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps({**RESULT, 'maxrss_mib': peak, 'extra_mib': peak - _BEFORE[0]}))")
+    env = {**os.environ, "LATENTLAB_PROGRESS": "0"}
+    out = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, env=env)
+    if out.returncode:
+        tail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+        return {"error": tail if out.returncode > 0 else f"killed by signal {-out.returncode} (out of memory?)"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def gemm_rate(dtype="float32", size: int = 2048, repeats: int = 5) -> float:
+    """Measured multiply-adds per second of a square ``torch.matmul`` on this machine (best of N).
+
+    FLOP/s is twice this; a method's "fraction of the GEMM rate" is its multiply-add count
+    ÷ its time ÷ this rate (the same ratio in FLOPs).
+    """
+    import torch
+    a = torch.randn(size, size, dtype=getattr(torch, dtype))
+    b = torch.randn(size, size, dtype=getattr(torch, dtype))
+    torch.matmul(a, b)
+    best = min(timed(lambda: torch.matmul(a, b)) for _ in range(repeats))
+    return size**3 / best
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def installed(module: str) -> bool:
+    """Whether a peer's module can be imported (without importing it)."""
+    return importlib.util.find_spec(module) is not None
+
+
+def make_pair(path_a, path_b, n: int, d: int, seed: int = 0) -> None:
+    """Correlated float32 embeddings written as .npy (read lazily by latentlab)."""
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(d, d)).astype(np.float32) / np.sqrt(d)
+    a = np.lib.format.open_memmap(path_a, mode="w+", dtype=np.float32, shape=(n, d))
+    b = np.lib.format.open_memmap(path_b, mode="w+", dtype=np.float32, shape=(n, d))
+    for lo in range(0, n, 8192):
+        x = rng.normal(size=(min(8192, n - lo), d)).astype(np.float32)
+        a[lo : lo + len(x)] = x
+        b[lo : lo + len(x)] = x @ mix + rng.normal(size=x.shape).astype(np.float32)
+    a.flush(), b.flush()
+    del a, b
+
+
+def stub_plotting() -> None:
+    """torch-cka / ckatorch import matplotlib / seaborn for plots only; stub them when absent."""
+    for name in ("matplotlib", "matplotlib.pyplot", "seaborn", "mpl_toolkits", "mpl_toolkits.axes_grid1"):
+        try:
+            __import__(name)
+        except ImportError:
+            mod = types.ModuleType(name)
+            mod.__getattr__ = lambda attr: None  # type: ignore[attr-defined]
+            sys.modules[name] = mod
+
+
+def load_info() -> str:
+    try:
+        return "load average %.2f %.2f %.2f on %d cores" % (*os.getloadavg(), os.cpu_count())
+    except OSError:
+        return "load average unavailable"
+
+
+def load1() -> str:
+    return "load %.1f" % os.getloadavg()[0]
+
+
+def machine() -> dict:
+    """CPU model, cores, torch / numpy versions, date and load: printed above every table."""
+    import torch
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "load": load_info()}
+
+
+# ---- rows of the peers' table
+
+def row(op: str, size: str, ours: dict | None, peer_name: str = "—", peer: dict | None = None, *,
+        macs: float | None = None, rate: float | None = None, target: str = "", note: str = "") -> dict:
+    """One line of the table. ``ours`` / ``peer`` are ``run_child`` results (seconds,
+    extra_mib, or error); ``macs``: the method's multiply-add count for the GEMM fraction.
+
+    ``target`` is one of ``"peer≥50x"`` (peer time ≥ 50 × ours), ``"≤1.2x peer"``,
+    ``"≤1x peer"``, ``"≤1.5x GEMM"`` (ours ≤ 1.5 × the GEMM-bound time), or empty; the
+    verdict is ``ok`` / ``miss``, or ``—`` when a side is missing.
+    """
+    def _ok(r):
+        return r is not None and "error" not in r
+    r = {"op": op, "size": size, "peer": peer_name, "target": target, "note": note,
+         "latentlab_s": ours["seconds"] if _ok(ours) else None,
+         "latentlab_mib": ours.get("extra_mib") if _ok(ours) else None,
+         "peer_s": peer["seconds"] if _ok(peer) else None,
+         "peer_mib": peer.get("extra_mib") if _ok(peer) else None}
+    if ours is not None and not _ok(ours):
+        r["latentlab_error"] = ours["error"]
+    if peer is not None and not _ok(peer):
+        r["peer_error"] = peer["error"]
+    r["ratio"] = r["peer_s"] / r["latentlab_s"] if r["peer_s"] and r["latentlab_s"] else None
+    r["gemm_fraction"] = (macs / r["latentlab_s"] / rate) if macs and rate and r["latentlab_s"] else None
+    r["verdict"] = verdict(r)
+    return r
+
+
+def verdict(r: dict) -> str:
+    t, ratio, frac = r["target"], r["ratio"], r["gemm_fraction"]
+    if not t:
+        return ""
+    if t == "≤1.5x GEMM":
+        return "—" if frac is None else ("ok" if frac >= 1 / 1.5 else "miss")
+    if ratio is None:
+        return "—"
+    need = {"peer≥50x": 50.0, "≤1.2x peer": 1 / 1.2, "≤1x peer": 1.0}[t]
+    return "ok" if ratio >= need else "miss"
+
+
+class Reporter:
+    """Human lines to stdout, or — with ``--json`` — to stderr, with the rows as one JSON list
+    on stdout at the end (what run_all.py reads)."""
+
+    def __init__(self, as_json: bool):
+        self.as_json, self.rows = as_json, []
+
+    def say(self, *parts) -> None:
+        print(*parts, file=sys.stderr if self.as_json else sys.stdout, flush=True)
+
+    def add(self, r: dict) -> dict:
+        self.rows.append(r)
+        return r
+
+    def finish(self) -> None:
+        if self.as_json:
+            print(json.dumps(self.rows))
