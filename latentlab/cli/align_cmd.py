@@ -60,12 +60,13 @@ def _parse_alpha(value):
 
 
 @cli.command("fit")
-@click.argument("method", type=click.Choice(METHOD_NAMES))
+@click.argument("method", type=click.Choice(METHOD_NAMES), metavar="METHOD")
 @click.argument("src")
 @click.argument("tgt")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Artifact path (.safetensors).")
 @click.option("--anchors", type=click.Path(dir_okay=False), help="IDX.npy/.txt/.csv: row indices used as anchor pairs (ot: seed pairs).")
-@click.option("--n-anchors", type=int, help="Choose this many anchors with --anchor-strategy (default: every row).")
+@click.option("--n-anchors", type=int, help='Choose this many anchors with --anchor-strategy.',
+              show_default='every row')
 @click.option("--anchor-strategy", type=click.Choice(["random", "kmeans", "fps", "stratified"]), default="random",
               show_default=True, help="How --n-anchors rows are chosen (on the source rows; seeded by --seed).")
 @click.option("--labels", type=click.Path(dir_okay=False), help="L.npy: one label per row (for stratified).")
@@ -91,11 +92,11 @@ def _parse_alpha(value):
 @click.option("--patience", type=int, help="mlp: stop after this many epochs without a better validation loss [10].")
 @click.option("--structure", type=float, help="mlp: weight λ ≥ 0 of the STRUCTURE regulariser [0].")
 @click.option("--structure-levels", type=int, help="mlp: powers of the similarity matrix STRUCTURE compares [1].")
-@click.option("--l2/--no-l2", default=None, help="L2-normalise rows first (default: ot yes, others no).")
+@click.option("--l2/--no-l2", default=None, help='L2-normalise rows first.', show_default='ot yes, others no')
 @click.option("--center/--no-center", default=None,
-              help="Subtract each side's anchor mean (default: yes except lstsq and relative).")
+              help="Subtract each side's anchor mean.", show_default='yes except lstsq and relative')
 @click.option("--standardize/--no-standardize", default=None,
-              help="Standard-scale with anchor std, ddof 1 (default: lst only).")
+              help='Standard-scale with anchor std, ddof 1.', show_default='lst only')
 @common_options
 @engine_options
 def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, labels, alpha, alpha_cv, rank,
@@ -186,7 +187,8 @@ def apply_cmd(map_path, x, output, side, opts):
 @click.argument("map_path", metavar="MAP")
 @click.argument("src")
 @click.argument("tgt")
-@click.option("--rows", type=click.Path(dir_okay=False), help="IDX.npy: rows to evaluate (default: non-anchor rows).")
+@click.option("--rows", type=click.Path(dir_okay=False), help='IDX.npy: rows to evaluate.',
+              show_default='non-anchor rows')
 @click.option("--labels", type=click.Path(dir_okay=False), help="L.npy: one label per row (adds knn_accuracy).")
 @common_options
 def evaluate_cmd(map_path, src, tgt, rows, labels, opts):

@@ -46,7 +46,8 @@ def _footer(res, extra: list[str] | None = None) -> str:
 @click.argument("a")
 @click.argument("b", required=False)
 @click.option("--t", "t", type=float, default=2.0, show_default=True, help="Temperature t of exp(−t‖x_i − x_j‖²).")
-@click.option("--alpha", type=float, default=2.0, show_default=True, help="Exponent α of the alignment ‖a_i − b_i‖^α.")
+@click.option("--alpha", type=float, default=2.0,
+              show_default=True, help="Exponent α of the alignment ‖a_i − b_i‖^α.")
 @click.option("--sample", type=click.IntRange(1), help="Estimate on N random distinct pairs instead of all pairs.")
 @click.option("--bootstrap", type=click.IntRange(1), metavar="N", help=BOOT_HELP)
 @common_options
@@ -174,7 +175,8 @@ def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, calibrate, alp
 
 @cli.command("spectrum")
 @click.argument("a")
-@click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Explained-variance ratios to list.")
+@click.option("--top", type=click.IntRange(1), default=10,
+              show_default=True, help="Explained-variance ratios to list.")
 @click.option("--k", "k", type=click.IntRange(1), default=10, show_default=True, help="Neighbours for hubness.")
 @click.option("--hubness/--no-hubness", default=True, show_default=True, help="Compute the k-NN graph for hubness.")
 @click.option("--bootstrap", type=click.IntRange(1), metavar="N", help=BOOT_HELP)

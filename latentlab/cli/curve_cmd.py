@@ -104,7 +104,7 @@ def read_curve(path: str) -> dict:
 @click.argument("result", metavar="RESULT.json")
 @OUT
 @click.option("--names", metavar="NAME[,NAME]", help="Legend names of the methods, comma-separated, one per method.")
-@click.option("--title", help="Figure title (default: says what is drawn).")
+@click.option("--title", help='Figure title.', show_default='says what is drawn')
 @common_options
 def plot_curve(result, output, names, title, opts):
     """Few-pair curve from `latentlab curve … -o RESULT.json`: R@1 against anchor pairs, baselines dashed.

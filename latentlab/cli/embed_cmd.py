@@ -21,16 +21,17 @@ from .render import emit_json, table
                "(layer00.npy, …). The provenance goes to OUT.json.", required=True, type=click.Path(),
                aliases=("--out",))
 @click.option("--layers", default=None, metavar="all|-1|0,3,6",
-              help="Save pooled hidden states of these layers (0 = embedding output). "
-                   "Default: the model's own embedding.")
+              help='Save pooled hidden states of these layers (0 = embedding output).',
+              show_default="the model's own embedding")
 @click.option("--pool", type=click.Choice(POOLS), default=None,
-              help="Token pooling (mean skips padding). Default: the model's own pooling for st:, "
-                   "mean for hf:, the projection head for openclip:.")
-@click.option("--normalize", is_flag=True, help="L2-normalise every output row (default: as the model gives them).")
+              help='Token pooling (mean skips padding).',
+              show_default="the model's own pooling for st:, mean for hf:, the projection head for openclip:")
+@click.option("--normalize", is_flag=True, help='L2-normalise every output row.',
+              show_default='as the model gives them')
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
               help="Items per forward pass: a memory and speed knob.")
 @click.option("--max-length", type=click.IntRange(1), default=None,
-              help="Truncate texts to this many tokens. Default: the model's limit.")
+              help='Truncate texts to this many tokens.', show_default="the model's limit")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Embed only the first N items.")
 @click.option("--modality", type=click.Choice(["auto", "text", "image"]), default="auto", show_default=True,
               help="auto: a folder is images, a file is text; image: a file lists image paths.")

@@ -15,8 +15,8 @@ from .view_cmd import distinct_names, text_options
               help="Write TensorBoard projector files into DIR (tensors.tsv, metadata.tsv, projector_config.pbtxt); "
                    "view with: tensorboard --logdir DIR.")
 @text_options
-@click.option("--name-a", help="Name of A in the set column (default: its file name).")
-@click.option("--name-b", help="Name of B in the set column (default: its file name).")
+@click.option("--name-a", help='Name of A in the set column.', show_default='its file name')
+@click.option("--name-b", help='Name of B in the set column.', show_default='its file name')
 @click.option("--force", is_flag=True, help="Overwrite projector files already in DIR.")
 @common_options
 def export_cmd(a, b, directory, labels, text_a, text_b, name_a, name_b, force, opts):

@@ -21,7 +21,7 @@ READING = {
 @click.argument("a")
 @click.argument("b")
 @click.option("--paired/--unpaired", default=None,
-              help="Row i of A matches row i of B. Default: paired when the row counts agree.")
+              help='Row i of A matches row i of B.', show_default='paired when the row counts agree')
 @click.option("--shift", metavar="START:STOP:STEP",
               help="Embedding-shift experiment over δ (e.g. -1:1:0.25): gap and A→B R@1 per δ.")
 @click.option("--top-k", type=click.IntRange(1), default=10, show_default=True,

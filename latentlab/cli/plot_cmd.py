@@ -32,9 +32,9 @@ OUT = output_option("Figure file: .png, .svg or .pdf.", required=True, callback=
 def names(func):
     """--name-a, --name-b and --title: what the legend and title call things."""
     for deco in reversed([
-        click.option("--name-a", help="Display name of the first set (default: its file name)."),
-        click.option("--name-b", help="Display name of the second set (default: its file name)."),
-        click.option("--title", help="Figure title (default: says what is drawn, with the names)."),
+        click.option("--name-a", help='Display name of the first set.', show_default='its file name'),
+        click.option("--name-b", help='Display name of the second set.', show_default='its file name'),
+        click.option("--title", help='Figure title.', show_default='says what is drawn, with the names'),
     ]):
         func = deco(func)
     return func
@@ -113,9 +113,9 @@ def plot_umap(a, b, output, projection, old_method, max_points, name_a, name_b, 
 @plot_group.command("cka")
 @click.argument("files", nargs=-1, required=True)
 @OUT
-@click.option("--names", "labels", metavar="NAME[,NAME]", help="Display names of FILES, comma-separated, "
-              "one per file (default: the file names).")
-@click.option("--title", help="Figure title (default: 'Linear CKA, n = …').")
+@click.option("--names", "labels", metavar="NAME[,NAME]", help='Display names of FILES, comma-separated, one per file.',
+              show_default='the file names')
+@click.option("--title", help='Figure title.', show_default="'Linear CKA, n = …'")
 @click.option("--vmin", type=float, default=0.0, show_default=True, help="Colour scale minimum.")
 @click.option("--vmax", type=float, default=1.0, show_default=True, help="Colour scale maximum.")
 @common_options
@@ -233,7 +233,8 @@ def plot_shift(a, b, output, spec, name_a, name_b, title, opts):
 @click.argument("q")
 @click.argument("g")
 @OUT
-@click.option("--truth", type=click.Path(dir_okay=False), help="Gallery index per query (.npy); default: row i ↔ row i.")
+@click.option("--truth", type=click.Path(dir_okay=False), help='Gallery index per query (.npy).',
+              show_default='row i ↔ row i')
 @click.option("--fix", type=click.Choice(FIXES), help="Also draw the curve after this post-hoc fix.")
 @click.option("--bank-gallery", help="Training gallery embeddings (InvGC, DB-Norm).")
 @click.option("--bank-queries", help="Training query embeddings (InvGC, QB-Norm, DB-Norm).")

@@ -35,9 +35,10 @@ def report_options(func):
                    "e.g. trained:img.npy,txt.npy random:img0.npy,txt0.npy.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="report.html", show_default=True,
               help="The self-contained HTML report (figures embedded, no network needed).")
-@click.option("--paired/--unpaired", default=None, help="Row i of A matches row i of B (default: equal row counts).")
-@click.option("--name-a", help="Display name of A (default: its file name; with --compare, A when runs differ).")
-@click.option("--name-b", help="Display name of B (default as for --name-a).")
+@click.option("--paired/--unpaired", default=None, help='Row i of A matches row i of B.',
+              show_default='equal row counts')
+@click.option("--name-a", help='Display name of A.', show_default='its file name; with --compare, A when runs differ')
+@click.option("--name-b", help='Display name of B.', show_default='as for --name-a')
 @text_options
 @report_options
 @common_options

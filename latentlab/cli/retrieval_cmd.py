@@ -36,7 +36,7 @@ def read_truth(spec: str):
 @click.argument("queries")
 @click.argument("gallery")
 @click.option("--truth", metavar="FILE", help="Gallery index of each query's match (.npy/.txt/.csv); a 2-D "
-              "array lists several relevant items per query (best rank counts). Default: row i ↔ row i.")
+              "array lists several relevant items per query (best rank counts).", show_default="row i ↔ row i")
 @click.option("--both", is_flag=True, help="Also evaluate gallery → queries.")
 @click.option("--fix", type=click.Choice(FIXES), help="Post-hoc fix to compare against the baseline.")
 @click.option("--bank-gallery", metavar="EMB", help="Training embeddings of the gallery's modality (InvGC, DB-Norm).")

@@ -52,8 +52,8 @@ def _params(rsa_method, rdm, whiten, sigma_frac, variance) -> dict:
 @click.argument("a", required=False)
 @click.argument("b", required=False)
 @click.option("--metric", "-m", "metrics", multiple=True, metavar="NAME[,NAME]",
-              help=f"Measures to compute (repeat or comma-separate); default: {', '.join(DEFAULT_METRICS)}. "
-                   "--list shows them all.")
+              help="Measures to compute (repeat or comma-separate); --list shows them all.",
+              show_default=", ".join(DEFAULT_METRICS))
 @click.option("--list", "list_", is_flag=True, help="List the measures: direction, range, invariances, paper.")
 @click.option("--sample", type=click.IntRange(4), metavar="N",
               help="Compute on N rows drawn at random (seeded): for the quadratic measures on large n.")
@@ -117,7 +117,8 @@ def similarity_cmd(a, b, metrics, list_, sample, k, rsa_method, rdm, whiten, sig
 @click.option("--rows", "row_files", multiple=True, metavar="FILE[,FILE]",
               help="Layers of model A (rows of a rectangular matrix; repeat or comma-separate).")
 @click.option("--cols", "col_files", multiple=True, metavar="FILE[,FILE]", help="Layers of model B (columns).")
-@click.option("--metric", "-m", default=None, help="Any paired measure of `latentlab similarity --list` [CKA].")
+@click.option("--metric", "-m", default=None, help="Any paired measure of `latentlab similarity --list`.",
+              show_default="CKA (--kernel, --debiased)")
 @click.option("--kernel", type=click.Choice(["linear", "rbf"]), default="linear", show_default=True,
               help="CKA kernel when --metric is not given.")
 @click.option("--debiased", is_flag=True, help="Debiased CKA (Song et al. 2012) when --metric is not given.")

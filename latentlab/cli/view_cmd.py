@@ -33,8 +33,8 @@ def distinct_names(name_a: str, name_b: str) -> tuple[str, str]:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="view.html", show_default=True,
               help="The HTML page (self-contained: works offline, no server).")
 @text_options
-@click.option("--name-a", help="Display name of A (default: its file name).")
-@click.option("--name-b", help="Display name of B (default: its file name).")
+@click.option("--name-a", help='Display name of A.', show_default='its file name')
+@click.option("--name-b", help='Display name of B.', show_default='its file name')
 @click.option("--projection", type=click.Choice(["pca", "umap"]), default="pca", show_default=True,
               help="2-D projection: exact PCA, or UMAP (cosine; needs latentlab[viz]).")
 @click.option("--color", type=click.Choice(["set", "label", "hubness"]), default="set", show_default=True,
