@@ -43,3 +43,46 @@ def test_report_text_file_row_count_and_compare_are_refused_naming_the_option(cl
     res = cli("report", "--compare", f"x:{pair / 'a.npy'},{pair / 'b.npy'}", f"y:{pair / 'b.npy'},{pair / 'a.npy'}",
               "--text-a", pair / "ta.txt", "-o", pair / "c.html", ok=False)
     assert res.exit_code == 2 and "--text-a" in res.stderr and "--compare" in res.stderr
+
+
+def _chromium():
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_clip_and_its_random_twin_side_by_side_in_headless_chromium(mtg_dir, tmp_path):
+    """Issue 12's check: the CLIP dump and its random-init twin in one --compare report, opened in
+    Chromium: the summary is there, no flattened key is, and each run's view answers a scripted hover."""
+    import html as html_mod
+    import re
+    import subprocess
+
+    from latentlab.report import build_comparison
+
+    browser = _chromium()
+    if not browser:
+        pytest.skip("no chromium installed (CI installs Debian's chromium)")
+    trained, random = mtg_dir / "features_clip.npy", mtg_dir / "features_clip_random.npy"
+    cmp = build_comparison([f"trained:{trained}::0,{trained}::1", f"random:{random}::0,{random}::1"],
+                           sections=["gap", "view", "cka", "retrieval"], bootstrap=10, calibrate=19)
+    out = tmp_path / "cmp.html"
+    cmp.write_html(out)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", out.as_uri() + "#llv-autotest=a:7"],
+                         capture_output=True, text=True, timeout=180)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "Uncaught" not in dom.stderr
+    page = dom.stdout
+    assert 'id="summary"' in page and "trained" in page and "random" in page
+    text = re.sub(r"<script.*?</script>", "", page, flags=re.S)
+    assert "[0]." not in text and ".baseline." not in text
+    hovers = re.findall(r'<pre class="llv-autotest" id="[^"]+-autotest">(.*?)</pre>', page, re.S)
+    assert len(hovers) == 2, "each run's view answers the scripted hover"
+    for h in hovers:
+        tooltip, clicked = html_mod.unescape(h).split("\nclicked: ")
+        assert re.match(r"tooltip: \S.* row 7\b", tooltip) and clicked.count("· row ") == 5
