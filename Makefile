@@ -57,7 +57,10 @@ test: $(TSTAMP) $(MSTAMP) browser
 test-fast: $(TSTAMP)
 	$(PY) -m pytest -q -m "not slow and not browser and not models" --ignore=tests/test_notebooks.py --ignore=tests/loaders
 
-bench: $(TSTAMP)
+# The peers' table (bench/results/latest.md); the peers come from the bench extra, not from test.
+# Run it on a quiet machine: the timings move with other jobs' load.
+bench: $(STAMP)
+	$(PIP) install -e ".[bench]" "$(TORCH)"
 	$(PY) bench/run_all.py
 
 clean:
