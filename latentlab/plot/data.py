@@ -95,21 +95,27 @@ def _umap(x: np.ndarray, seed: int) -> np.ndarray:
         return reducer.fit_transform(x)
 
 
+#: display labels of the kinds of pair :func:`similarity_samples` returns (keys are identifiers)
+PAIR_LABELS = {"true_pairs": "true pairs", "random_pairs": "random pairs (A, B)", "within_a": "within A",
+               "within_b": "within B"}
+
+
 def similarity_samples(a, b, *, n_pairs: int = 20_000, seed: int = 0, paired: bool | None = None) -> dict:
-    """Cosine similarities of true pairs, random cross-set pairs and random intra-set pairs."""
+    """Cosine similarities of true pairs, random cross-set pairs and random intra-set pairs,
+    keyed ``true_pairs``, ``random_pairs``, ``within_a``, ``within_b`` (labels: :data:`PAIR_LABELS`)."""
     rng = np.random.default_rng(seed)
     n_a, n_b = len(a), len(b)
     paired = (n_a == n_b) if paired is None else paired
     out = {}
     if paired:
         idx = sample_rows(n_a, n_pairs, seed)
-        out["true pairs"] = np.sum(_unit(np.asarray(a[idx])) * _unit(np.asarray(b[idx])), axis=1)
+        out["true_pairs"] = np.sum(_unit(np.asarray(a[idx])) * _unit(np.asarray(b[idx])), axis=1)
     i, j = rng.integers(n_a, size=n_pairs), rng.integers(n_b, size=n_pairs)
     if paired:
         keep = i != j
         i, j = i[keep], j[keep]
-    out["random pairs (A, B)"] = _pair_cos(a, b, i, j)
-    for name, x, n in (("within A", a, n_a), ("within B", b, n_b)):
+    out["random_pairs"] = _pair_cos(a, b, i, j)
+    for name, x, n in (("within_a", a, n_a), ("within_b", b, n_b)):
         p, q = rng.integers(n, size=n_pairs), rng.integers(n, size=n_pairs)
         keep = p != q
         if keep.any():

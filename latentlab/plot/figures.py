@@ -73,9 +73,11 @@ def draw_similarity_histograms(samples: Mapping[str, np.ndarray], name_a: str, n
     lo = min(float(v.min()) for v in samples.values() if len(v))
     hi = max(float(v.max()) for v in samples.values() if len(v))
     bins = np.linspace(lo, hi, 60)
-    for k, (label, values) in enumerate(samples.items()):
+    from .data import PAIR_LABELS
+
+    for k, (key, values) in enumerate(samples.items()):
         ax.hist(values, bins=bins, density=True, histtype="step", color=PALETTE[k % len(PALETTE)],
-                label=f"{label} (mean {np.mean(values):.2f})", lw=1.2)
+                label=f"{PAIR_LABELS.get(key, key)} (mean {np.mean(values):.2f})", lw=1.2)
     ax.set_xlabel("cosine similarity")
     ax.set_ylabel("density")
     ax.set_title(title or f"Cosine similarities: A = {name_a}, B = {name_b}", wrap=True)

@@ -56,7 +56,7 @@ def gap_section(ctx: Context) -> Section:
 
 
 def similarity_section(ctx: Context) -> Section:
-    from ..plot.data import similarity_samples
+    from ..plot.data import PAIR_LABELS, similarity_samples
     from ..plot.figures import draw_similarity_histograms
 
     s = Section("similarities", "Cosine similarities")
@@ -66,7 +66,7 @@ def similarity_section(ctx: Context) -> Section:
     samples = similarity_samples(ctx.a.data, ctx.b.data, seed=ctx.seed, paired=ctx.paired)
     s.numbers = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)} for k, v in samples.items()}
     s.table("cosines", "Cosine similarity by kind of pair", ["pairs", "mean", "std", "n"],
-            [[k, v["mean"], v["std"], v["n"]] for k, v in s.numbers.items()], hides=list(s.numbers))
+            [[PAIR_LABELS[k], v["mean"], v["std"], v["n"]] for k, v in s.numbers.items()], hides=list(s.numbers))
     s.reading = ("True pairs should score above random pairs; within-set similarities far above cross-set ones "
                  "are the narrow cones of the modality gap.")
     s.figures.append(draw_similarity_histograms(samples, ctx.name_a, ctx.name_b))

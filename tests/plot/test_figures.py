@@ -69,4 +69,4 @@ def test_similarity_samples_true_pairs_match_cosines(pair):
     a, b = pair
     s = similarity_samples(a, b, n_pairs=10_000)
     an, bn = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (a, b))
-    np.testing.assert_allclose(np.sort(s["true pairs"]), np.sort(np.sum(an * bn, axis=1)), atol=1e-6)
+    np.testing.assert_allclose(np.sort(s["true_pairs"]), np.sort(np.sum(an * bn, axis=1)), atol=1e-6)
