@@ -254,10 +254,17 @@ class StreamingMoments:
             raise ValueError("no rows accumulated")
 
 
-def stream_moments(*sources, backend: Backend, second: bool = True, transform=None) -> StreamingMoments:
+#: scores (queries × gallery rows) above which a ranking / top-k pass shows its progress bar: smaller
+#: passes are over before a bar helps, and resampling loops run many of them
+PROGRESS_SCORES = 50_000_000
+
+
+def stream_moments(*sources, backend: Backend, second: bool = True, transform=None,
+                   desc: str | None = None) -> StreamingMoments:
     """One pass over row-aligned sources, accumulating :class:`StreamingMoments`.
 
-    ``transform`` (optional) maps each tensor block before accumulation (e.g. L2 normalisation).
+    ``transform`` (optional) maps each tensor block before accumulation (e.g. L2 normalisation);
+    ``desc`` names the pass for its rows/s progress bar.
     """
     n = len(sources[0])
     if any(len(s) != n for s in sources):
@@ -265,7 +272,7 @@ def stream_moments(*sources, backend: Backend, second: bool = True, transform=No
     width = sum(int(s.shape[1]) for s in sources)
     rows = backend.block_rows(width, copies=3)
     return accumulate(sources, functools.partial(StreamingMoments, second=second), backend, rows=rows,
-                      transform=transform)
+                      transform=transform, desc=desc)
 
 
 # --------------------------------------------------------------------------- engines

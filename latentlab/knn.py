@@ -11,8 +11,9 @@ import warnings
 import numpy as np
 import torch
 
-from .compute import Backend, l2_normalize
+from .compute import PROGRESS_SCORES, Backend, l2_normalize
 from .errors import LatentlabWarning
+from .progress import row_blocks
 
 
 def clamp_k(k: int, n_candidates: int, what: str = "k") -> int:
@@ -58,7 +59,7 @@ def topk_cosine(queries, gallery, k: int, *, backend: Backend, exclude_self: boo
         gal_cache = prep(backend.tensor(gallery[:]), normalize)
     out_v = np.empty((n_q, k), dtype=np.float64 if backend.dtype == torch.float64 else np.float32)
     out_i = np.empty((n_q, k), dtype=np.int64)
-    for q0 in range(0, n_q, block):
+    for q0 in row_blocks(0, n_q, block, "top-k" if n_q * n_g >= PROGRESS_SCORES else None):
         q = prep(backend.tensor(queries[q0 : q0 + block]), normalize)
         best_v = best_i = None
         for g0 in range(0, n_g, chunk):

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .compute import Backend, as_backend
+from .compute import PROGRESS_SCORES, Backend, as_backend
 from .errors import InputError
 from .io import integer_indices
 from .knn import prep
+from .progress import row_blocks
 from .results import ResultMixin
 
 KS = (1, 5, 10)
@@ -93,7 +94,8 @@ def true_ranks(queries, gallery, truth=None, *, backend: Backend | None = None, 
     if n_g <= chunk:
         whole = prep(backend.tensor(gallery[:]), normalize)
     out = np.empty(n_q, dtype=np.int64)
-    for q0 in range(0, n_q, block):
+    desc = "ranks" if n_q * n_g >= PROGRESS_SCORES else None
+    for q0 in row_blocks(0, n_q, block, desc):
         q = prep(backend.tensor(queries[q0 : q0 + block]), normalize)
         tb = torch.as_tensor(t[q0 : q0 + q.shape[0]], device=backend.device)
         if whole is not None:

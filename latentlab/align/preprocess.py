@@ -141,7 +141,7 @@ class PairStats:
         if pre_x.l2 or pre_y.l2:  # L2 is per side, so it is applied per stream in the one pass
             mom = _stream_l2(X, Y, pre_x.l2, pre_y.l2, backend)
         else:
-            mom = stream_moments(X, Y, backend=backend)
+            mom = stream_moments(X, Y, backend=backend, desc="fit: anchor moments")
         n = mom.n
         mx, my = mom.mean(0), mom.mean(1)
         cxx, cyy, cxy = (mom.centered(i, j) for i, j in ((0, 0), (1, 1), (0, 1)))
@@ -174,7 +174,8 @@ def _stream_l2(X, Y, lx: bool, ly: bool, backend: Backend):
     from ..compute import accumulate
 
     rows = backend.block_rows(int(X.shape[1]) + int(Y.shape[1]), copies=3)
-    return accumulate([X, Y], functools.partial(_SideL2Moments, (lx, ly)), backend, rows=rows)
+    return accumulate([X, Y], functools.partial(_SideL2Moments, (lx, ly)), backend, rows=rows,
+                      desc="fit: anchor moments")
 
 
 class _SideL2Moments(StreamingMoments):
