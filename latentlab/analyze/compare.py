@@ -22,7 +22,7 @@ from ..io import require_nonzero_rows
 from ..results import Estimate, ResultMixin, estimate
 from .. import stats
 from . import registry
-from .prep import check_positive, load, pair
+from .prep import check_positive, load, pair, require_in_memory
 
 DEFAULT_METRICS = ("linear_cka", "debiased_cka", "mutual_knn", "cknna", "svcca", "rsa", "distance_correlation")
 
@@ -113,6 +113,9 @@ def similarity(a, b, metrics=DEFAULT_METRICS, *, params: dict | None = None, k: 
     measures = check_metrics(metrics)
     backend = as_backend(device, dtype)
     ea, eb = pair(a, b, "similarity", min_rows=4)
+    sample = check_positive(sample, "sample", integer=True)
+    # every measure here holds the (sampled) rows: refuse before any row is read, not at the load
+    require_in_memory([ea, eb], backend, "similarity", rows=None if sample is None else min(sample, ea.n))
     for m in measures:  # the k-NN family ranks neighbours by cosine: the zero-row rule (io) applies
         if m.invariant_to() == registry._COSINE_KNN:
             require_nonzero_rows(ea, m.name), require_nonzero_rows(eb, m.name)

@@ -24,7 +24,7 @@ from .. import stats
 from . import registry
 from .cka import KERNELS, _check_rbf_variance, _hsic_linear, _ratio, _stream, rbf_cka
 from .compare import check_metrics, constant_reason, interval, measure_params
-from .prep import SIMILARITY, check_positive, load, require_variance
+from .prep import SIMILARITY, check_positive, load, require_in_memory, require_variance
 
 @dataclass(frozen=True)
 class CKAMatrix(ResultMixin):
@@ -82,6 +82,7 @@ def cka_matrix(inputs, *, labels=None, kernel: str = "linear", debiased: bool = 
     else:
         if embs[0].n > max_n:
             raise InputError(f"RBF CKA holds n × n kernel blocks; {embs[0].n} rows exceed `max_n` {max_n}")
+        require_in_memory(embs, backend, "RBF CKA of every layer", hint="use the linear kernel (streamed) or a row sample")
         xs = [load(e, backend) for e in embs]
         for x, e in zip(xs, embs):
             _check_rbf_variance(x, e)
@@ -139,6 +140,8 @@ def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: di
     require_rows(r_embs[0], 4, "the matrix")
     rl = list(row_labels) if row_labels is not None else [e.name for e in r_embs]
     cl = rl if symmetric else (list(col_labels) if col_labels is not None else [e.name for e in c_embs])
+    require_in_memory(r_embs + ([] if symmetric else list(c_embs)), backend, f"the {measure.name} matrix",
+                      hint="use the linear CKA matrix (cka_matrix, streamed) or a row sample")
     xs = [load(e, backend) for e in r_embs]
     ys = xs if symmetric else [load(e, backend) for e in c_embs]
     # why each layer is undefined (constant), once per layer; its cells stay None

@@ -33,7 +33,7 @@ from ..results import Estimate, ResultMixin, estimate, interval_methods
 from .. import stats
 from . import neighbors, registry, shape
 from .compare import interval
-from .prep import check_positive, load, require_variance
+from .prep import check_positive, load, require_in_memory, require_variance
 from .subspace import (cca_degenerate, numerical_rank, pca_basis, principal_angles, prepare_pwcca, prepare_svcca,
                        pwcca_from_cov, rank_for_variance, svcca_from_cov)
 
@@ -117,6 +117,10 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
     backend = as_backend(device, dtype)
     ea, eb = as_embeddings(a, "A"), as_embeddings(b, "B")
     require_rows(ea, 2, "overlap"), require_rows(eb, 2, "overlap")
+    if ea.n == eb.n and (bootstrap or permutations or calibrate):
+        # the covariance geometry is recomputed on resampled rows: refuse before any row is read
+        require_in_memory([ea, eb], backend, "overlap's `bootstrap`, `permutations` and `calibrate`",
+                          hint="run them on a row sample of the inputs (the point estimates stream)")
     if k is not None:  # mutual k-NN ranks neighbours by cosine
         require_nonzero_rows(ea, "mutual k-NN"), require_nonzero_rows(eb, "mutual k-NN")
     if rank is not None:

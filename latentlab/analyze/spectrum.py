@@ -152,7 +152,7 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
 
 
 def _bootstrap_moments(block_iter, n: int, mean: torch.Tensor, full: dict, n_resamples: int, seed: int,
-                       level: float, gemm_dtype=torch.float64) -> dict:
+                       level: float, gemm_dtype=torch.float64, budget: int | None = None) -> dict:
     """Half-sampling intervals of the spectral statistics from per-group sums of one streamed pass.
 
     A half-sample is a random half of the G row groups (``stats.bootstrap_sums``, scheme "half"):
@@ -162,7 +162,7 @@ def _bootstrap_moments(block_iter, n: int, mean: torch.Tensor, full: dict, n_res
     products are formed in ``gemm_dtype`` and summed in float64.
     """
     d = mean.shape[0]
-    groups = stats.group_count(n, 8 * (d * d + 2 * d + 2))
+    groups = stats.group_count(n, 8 * (d * d + 2 * d + 2), budget or stats.DEFAULT_SUMS_BUDGET)
     labels = torch.as_tensor(stats.group_labels(n, groups, seed))
     sums: dict = {}
     for lo, (xb,) in block_iter:

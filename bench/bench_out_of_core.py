@@ -1,0 +1,142 @@
+"""Out of core, measured: every streaming method on a folder of .npy shards, peak RSS against 3 GB.
+
+    python bench/bench_out_of_core.py                  # 2,000,000 × 768 float16 a side (3 GB each), as issue 13 asks
+    python bench/bench_out_of_core.py --rows 200000    # smoke run (0.3 GB a side)
+    python bench/bench_out_of_core.py --only gap,cka   # a subset of the operations
+
+Writes two row-paired shard folders of float16 rows (``a/emb_0.npy …``, ``b/…``; shards of
+``--shard-rows`` rows) into --workdir (default: a temp folder, removed afterwards), then runs
+each operation in its own subprocess — gap, linear CKA, CKA --bootstrap, spectrum, spectrum
+--bootstrap (no hubness: the k-NN graph is quadratic), overlap's covariance parts (principal
+angles, SVCCA, PWCCA, Procrustes angle; no mutual k-NN), fit procrustes + apply, and
+retrieval top-k of ``--queries`` query rows against the whole gallery — and prints one table:
+operation, rows, seconds, rows/s, peak RSS (ru_maxrss of the child, which counts mapped file
+pages too), the bound and whether it held. Exit status 1 when a bound was broken.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BOUND_GB = 3.0
+
+OVERLAP = """
+import json, sys, latentlab
+res = latentlab.overlap(sys.argv[1], sys.argv[2], k=None, device="cpu")
+print(json.dumps({"overlap": res.overlap, "procrustes_angle_rad": res.procrustes_angle_rad}, default=float))
+"""
+
+
+def make_folder(folder: Path, rows: int, dim: int, shard_rows: int, seed: int, mix: np.ndarray | None = None) -> None:
+    """Shards of float16 rows: a low-rank signal plus noise (a spectrum with structure, CKA away from 0 and 1)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    basis = np.random.default_rng(0).standard_normal((32, dim)).astype(np.float32) / np.sqrt(32)
+    for i, lo in enumerate(range(0, rows, shard_rows)):
+        n = min(shard_rows, rows - lo)
+        z = np.random.default_rng([1, i]).standard_normal((n, 32)).astype(np.float32)  # shared by both sides
+        x = z @ (basis if mix is None else mix) + 0.5 * rng.standard_normal((n, dim), dtype=np.float32)
+        np.save(folder / f"emb_{i}.npy", x.astype(np.float16))
+
+
+def operations(a: Path, b: Path, work: Path, queries: int) -> dict[str, tuple[list[str], int]]:
+    """name → (command, rows it streams)."""
+    py, cli = sys.executable, [sys.executable, "-m", "latentlab"]
+    common = ["--json", "--device", "cpu"]
+    rows = sum(len(np.load(p, mmap_mode="r")) for p in a.glob("*.npy"))
+    mapped, mapfile = work / "mapped.npy", work / "map.safetensors"
+    q = work / "queries.npy"
+    return {
+        "gap": (cli + ["gap", str(a), str(b)] + common, rows),
+        "cka": (cli + ["cka", str(a), str(b)] + common, rows),
+        "cka --bootstrap 100": (cli + ["cka", str(a), str(b), "--bootstrap", "100"] + common, rows),
+        "spectrum": (cli + ["spectrum", str(a), "--no-hubness"] + common, rows),
+        "spectrum --bootstrap 100": (cli + ["spectrum", str(a), "--no-hubness", "--bootstrap", "100"] + common, rows),
+        "overlap (covariance parts)": ([py, "-c", OVERLAP, str(a), str(b)], rows),
+        "fit procrustes": (cli + ["fit", "procrustes", str(a), str(b), "-o", str(mapfile)] + common, rows),
+        "apply": (cli + ["apply", str(mapfile), str(a), "-o", str(mapped)] + common, rows),
+        f"retrieval ({queries} queries)": (cli + ["retrieval", str(q), str(b), "--truth", str(work / "truth.npy")]
+                                           + common, rows),
+    }
+
+
+PROBE = """
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(json.dumps({"wall_s": time.perf_counter() - t0, "rc": proc.returncode, "stdout": proc.stdout[-2000:],
+                  "stderr": proc.stderr[-500:],
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9}))
+"""
+
+
+def measure(cmd: list[str]) -> dict:
+    """Wall time and peak RSS of ``cmd`` alone: a fresh interpreter runs it as its only child."""
+    out = subprocess.run([sys.executable, "-c", PROBE, *cmd], capture_output=True, text=True, check=True,
+                         env={**os.environ, "LATENTLAB_PROGRESS": "0"})
+    return json.loads(out.stdout)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--dim", type=int, default=768)
+    ap.add_argument("--shard-rows", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=10_000, help="query rows of the retrieval top-k")
+    ap.add_argument("--only", help="comma-separated operation name prefixes")
+    ap.add_argument("--workdir", type=Path, help="where the shards go (kept); default a temp folder, removed")
+    args = ap.parse_args()
+    need_gb = 2 * args.rows * args.dim * 2 / 1e9 * 2.1  # both sides, float16, plus apply's float32 output
+    free_gb = shutil.disk_usage(args.workdir.parent if args.workdir else tempfile.gettempdir()).free / 1e9
+    if need_gb > free_gb:
+        raise SystemExit(f"error: about {need_gb:.1f} GB of disk needed, {free_gb:.1f} GB free; use --rows")
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="latentlab-ooc-"))
+    work.mkdir(parents=True, exist_ok=True)
+    failed = False
+    try:
+        a, b = work / "a", work / "b"
+        t0 = time.perf_counter()
+        mix = np.random.default_rng(9).standard_normal((32, args.dim)).astype(np.float32) / np.sqrt(32)
+        make_folder(a, args.rows, args.dim, args.shard_rows, 1)
+        make_folder(b, args.rows, args.dim, args.shard_rows, 2, mix=mix)
+        first = np.load(sorted(a.glob("*.npy"))[0])
+        np.save(work / "queries.npy", first[: args.queries])
+        np.save(work / "truth.npy", np.arange(min(args.queries, len(first))))  # query i's match: gallery row i
+        print(f"inputs: 2 × {args.rows:,} × {args.dim} float16 in shards of {args.shard_rows:,} rows "
+              f"({args.rows * args.dim * 2 / 1e9:.2f} GB a side), written in {time.perf_counter() - t0:.1f} s",
+              flush=True)
+        ops = operations(a, b, work, min(args.queries, args.rows))
+        if args.only:
+            wanted = [w.strip() for w in args.only.split(",")]
+            ops = {k: v for k, v in ops.items() if any(k.startswith(w) for w in wanted)}
+        header = f"{'operation':<30} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'peak RSS GB':>11} {'bound GB':>8}  ok?"
+        print(header + "\n" + "-" * len(header), flush=True)
+        for name, (cmd, rows) in ops.items():
+            res = measure(cmd)
+            ok = res["rc"] == 0 and res["peak_rss_gb"] < BOUND_GB
+            failed |= not ok
+            status = "yes" if ok else ("no" if res["rc"] == 0 else f"FAILED rc={res['rc']}")
+            print(f"{name:<30} {rows:>10,} {res['wall_s']:>8.1f} {rows / res['wall_s']:>10,.0f} "
+                  f"{res['peak_rss_gb']:>11.2f} {BOUND_GB:>8.1f}  {status}", flush=True)
+            if res["rc"] != 0:
+                print("   " + res["stderr"].strip().replace("\n", "\n   "), flush=True)
+        print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
+              f"RSS limit {resource.getrlimit(resource.RLIMIT_AS)[0]}")
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
