@@ -73,13 +73,14 @@ def markdown(rows: list[dict], info: dict, rate: float, sizes: str) -> str:
              "|---|---|--:|--:|---|--:|--:|--:|--:|---|---|---|"]
     for r in rows:
         peer_err = r.get("peer_error")
-        lines.append("| " + " | ".join([
+        cells = [
             r["op"], r["size"],
             _cell(r["latentlab_s"], ".2f", r.get("latentlab_error")), _cell(r["latentlab_mib"], ".0f"),
             r["peer"], _cell(r["peer_s"], ".2f", peer_err), _cell(r["peer_mib"], ".0f", "—"),
             _cell(r["ratio"], ".2f") + ("×" if r["ratio"] is not None else ""),
             _cell(r["gemm_fraction"], ".0%"), TARGETS.get(r["target"], r["target"]), r["verdict"],
-            r["note"].replace("|", "/")]) + " |")
+            r["note"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")  # a | inside a cell
     return "\n".join(lines) + "\n"
 
 
