@@ -72,7 +72,11 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
     sample : RBF only: compute on this many rows drawn without replacement (seeded).
     bootstrap : number of percentile-bootstrap resamples (rows resampled, pairs together);
         the interval is median-centred on the estimate (resampled duplicates inflate CKA).
+        Linear: one streamed pass of per-group moment sums (:mod:`~latentlab.analyze.cka_resample`), any n.
     permutations : number of row shufflings of B for a one-sided p-value (null: unrelated pairing).
+        Linear: in memory when both inputs fit :data:`~latentlab.analyze.prep.IN_MEMORY_BYTES`, else
+        one streamed pass per shuffle (B's rows read in the permuted order). RBF needs every row:
+        above the budget it is refused before reading, pointing to ``sample``.
     calibrate : number of row shufflings of B for the null-calibrated score
         (:func:`latentlab.stats.calibrate`; Gröger, Wen & Brbić 2026), at level ``alpha``.
         Linear CKA's null needs only the cross term: the self-HSICs are computed once.
@@ -166,7 +170,7 @@ def _linear_null(ea, eb, value, mom, ext, debiased: bool, backend: Backend) -> P
     """Linear CKA ready for shuffled pairing: in memory when both inputs fit the budget (one
     product per permutation), else one streamed pass per permutation (cka_resample)."""
     try:
-        require_in_memory([ea, eb], backend, "CKA permutations")
+        require_in_memory([ea, eb], backend.float64(), "CKA permutations")  # prepare_linear_cka holds float64 copies
     except InputError:
         return prepare_linear_cka_streamed(ea, eb, value, mom, ext, backend=backend, debiased=debiased)
     return prepare_linear_cka(load(ea, backend), load(eb, backend), debiased=debiased)
