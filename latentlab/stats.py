@@ -155,7 +155,9 @@ def bootstrap(metric: Callable[..., float], *arrays, n_resamples: int = 1000, se
         raise InputError("bootstrap needs row-aligned inputs of equal length")
     if value is None:
         value = metric(*arrays)
-    reps = [metric(*(a[idx] for a in arrays)) for idx in resample_indices(n, n_resamples, seed, scheme)]
+    reps = [metric(*(a[idx] for a in arrays))
+            for idx in progress(resample_indices(n, n_resamples, seed, scheme), total=n_resamples, desc="bootstrap",
+                                unit="resample")]
     name = scheme_name(scheme)
     return make_estimate(value, reps, level, f"{name}, paired" if len(arrays) > 1 else name)
 
@@ -164,7 +166,9 @@ def bootstrap_weighted(metric: Callable[[np.ndarray], float], n: int, *, n_resam
                        seed: int = 0, level: float = 0.95, value: float, scheme: str = ROW_SCHEME) -> Estimate:
     """Bootstrap a metric that takes row multiplicities: ``metric(counts)`` with counts summing to n."""
     n_resamples = check_resamples(n_resamples)
-    reps = [metric(np.bincount(idx, minlength=n)) for idx in resample_indices(n, n_resamples, seed)]
+    reps = [metric(np.bincount(idx, minlength=n))
+            for idx in progress(resample_indices(n, n_resamples, seed), total=n_resamples, desc="bootstrap",
+                                unit="resample")]
     return make_estimate(value, reps, level, scheme)
 
 
