@@ -7,13 +7,14 @@
     al.save("map.safetensors")
     res = evaluate_aligner(load_aligner("map.safetensors"), "clip.npy::0", "clip.npy::1")
 
-Methods (``METHODS``): relative, lstsq, ridge, affine, procrustes, lst, lowrank, cca, ot, mlp.
+Methods (``METHODS``): relative, lstsq, ridge, affine, procrustes, lst, lowrank, cca, ot, mlp, unsupervised.
 """
 from __future__ import annotations
 
 
 from ..io import as_embeddings, require_paired, validate
 from . import cca, linear, lowrank, lst, mlp, ot, procrustes, relative  # noqa: F401  (register methods)
+from . import unsupervised  # noqa: F401  (pairs-free method: fit unsupervised)
 from .anchors import STRATEGIES, check_anchor_indices, select_anchors
 from .artifact import load_aligner
 from .base import METHODS, Aligner, RowSubset

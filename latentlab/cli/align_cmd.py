@@ -9,7 +9,7 @@ from .engine_opts import engine_options
 from .main import cli, common_options
 from .render import emit_json, table
 
-METHOD_NAMES = ["relative", "lstsq", "ridge", "affine", "procrustes", "lst", "lowrank", "cca", "ot", "mlp"]
+METHOD_NAMES = ["relative", "lstsq", "ridge", "affine", "procrustes", "lst", "lowrank", "cca", "ot", "mlp", "unsupervised"]
 
 READING = {
     "r_at_1": "source row's partner ranked first among targets (cosine); higher = better",
@@ -77,7 +77,7 @@ def _parse_alpha(value):
 @click.option("--reg", type=float, help="cca: covariance shrinkage in [0,1). ot: entropic reg for sinkhorn [0.05].")
 @click.option("--scale/--no-scale", default=None, help="procrustes: also fit an isotropic scale [no].")
 @click.option("--solver", type=click.Choice(["auto", "emd", "sinkhorn"]), help="ot: inner OT solver [auto].")
-@click.option("--iters", type=int, help="ot: Wasserstein-Procrustes iterations [20].")
+@click.option("--iters", type=int, help="ot: Wasserstein-Procrustes iterations [20]. unsupervised: most self-learning rounds per start [100].")
 @click.option("--gw-rows", type=int,
               help="ot: the GW start uses this many rows per side, those farthest from the centroid [1000].")
 @click.option("--hidden", type=int, help="mlp: hidden units per layer [1024].")
@@ -89,7 +89,13 @@ def _parse_alpha(value):
 @click.option("--lr", type=float, help="mlp: AdamW peak learning rate (warm-up, cosine decay) [1e-3].")
 @click.option("--weight-decay", type=float, help="mlp: AdamW weight decay on weight matrices [0.01].")
 @click.option("--val-frac", type=float, help="mlp: share of the pairs held out for early stopping [0.1].")
-@click.option("--patience", type=int, help="mlp: stop after this many epochs without a better validation loss [10].")
+@click.option("--patience", type=int, help="mlp: stop after this many epochs without a better validation loss [10]. unsupervised: rounds without a better CSLS objective before the keep probability doubles [5].")
+@click.option("--init", "init", type=click.Choice(["auto", "profile", "gw"]),
+              help="unsupervised: coordinate-free start(s): similarity-distribution profiles, Gromov-Wasserstein, or both [auto].")
+@click.option("--restarts", type=int, help="unsupervised: profile starts, each refined and scored [3].")
+@click.option("--keep-prob", type=float, help="unsupervised: first keep probability of the stochastic dictionary induction, in (0, 1] [0.1].")
+@click.option("--init-rows", type=int, help="unsupervised: rows per side of each start [2000].")
+@click.option("--max-rows", type=int, help="unsupervised: rows per side used by the self-learning, a seeded sample [6000].")
 @click.option("--structure", type=float, help="mlp: weight λ ≥ 0 of the STRUCTURE regulariser [0].")
 @click.option("--structure-levels", type=int, help="mlp: powers of the similarity matrix STRUCTURE compares [1].")
 @click.option("--l2/--no-l2", default=None, help='L2-normalise rows first.', show_default='ot yes, others no')
@@ -101,13 +107,16 @@ def _parse_alpha(value):
 @engine_options
 def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, labels, alpha, alpha_cv, rank,
             components, reg, scale, solver, iters, gw_rows, hidden, layers, dropout, loss_kind, epochs, batch_size,
-            lr, weight_decay, val_frac, patience, structure, structure_levels, l2, center, standardize, opts):
+            lr, weight_decay, val_frac, patience, structure, structure_levels, init, restarts, keep_prob, init_rows,
+            max_rows, l2, center, standardize, opts):
     """Fit a stitching map METHOD from SRC rows to TGT rows and save it.
 
     Methods: relative (cosine to anchors), lstsq, ridge, affine, procrustes, lst (Latent
     Space Translation), lowrank (reduced-rank regression), cca (shared canonical space),
     ot (no pairs: Wasserstein-Procrustes), mlp (trained projector, optional STRUCTURE
-    regulariser). Row i of SRC matches row i of TGT (ot: unpaired).
+    regulariser), unsupervised (no pairs: coordinate-free starts + CSLS self-learning, with a
+    selection score against its chance level). Row i of SRC matches row i of TGT (ot and
+    unsupervised: unpaired).
     Preprocessing is L2 → centre → standardise with anchor statistics, stored in the artifact.
 
     \b
@@ -115,6 +124,7 @@ def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, label
       latentlab fit procrustes clip.npy::0 clip.npy::1 --n-anchors 300 -o map.safetensors
       latentlab fit ridge img.npy txt.npy --anchors idx.npy --alpha auto -o ridge.safetensors
       latentlab fit ot a.npy b.npy -o ot.safetensors --json
+      latentlab fit unsupervised a.npy b.npy -o uns.safetensors --restarts 3
       latentlab fit mlp img.npy txt.npy -o mlp.safetensors --loss both --structure 10 --epochs 50
     """
     from ..align import fit_aligner
@@ -124,7 +134,8 @@ def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, label
               "reg": reg, "scale": scale, "solver": solver, "iters": iters, "gw_rows": gw_rows, "hidden": hidden,
               "layers": layers, "dropout": dropout, "loss": loss_kind, "epochs": epochs, "batch_size": batch_size,
               "lr": lr, "weight_decay": weight_decay, "val_frac": val_frac, "patience": patience,
-              "structure": structure, "structure_levels": structure_levels}
+              "structure": structure, "structure_levels": structure_levels, "init": init, "restarts": restarts,
+              "keep_prob": keep_prob, "init_rows": init_rows, "max_rows": max_rows}
     params = {k: v for k, v in params.items() if v is not None}
     idx = _indices(anchors, "--anchors")
     lab = _labels(labels)
@@ -147,6 +158,9 @@ def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, label
             if k != "alpha_grid"]
     if "relative_residual" in aligner.fit_stats_:
         rows.append(("", "relative_residual = ‖X'W − Y'‖²/‖Y'‖² on anchors: a distance ratio, 0 = perfect"))
+    if "selection_score" in aligner.fit_stats_:
+        rows.append(("", "selection_score = mutual 10-NN agreement of the pseudo-pairs (no pairs used); "
+                         "selection_null = the same for random rotations; gain = (score − null)/(1 − null)"))
     click.echo(table(rows, ["fit statistic", "value"]))
 
 

@@ -1,0 +1,141 @@
+"""fit unsupervised: pairs-free translation (coordinate-free starts, CSLS self-learning, selection score)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from latentlab.align import fit_aligner, load_aligner, make_aligner
+from latentlab.align.unsupervised_steps import profile_descriptors
+from latentlab.errors import InputError
+
+FAST = {"init": "profile", "restarts": 1, "iters": 40}
+
+
+def _r1(al, X, Y, truth):
+    xm, ym = al.transform(X), al.transform_target(Y)
+    xm /= np.linalg.norm(xm, axis=1, keepdims=True)
+    ym /= np.linalg.norm(ym, axis=1, keepdims=True)
+    return float(np.mean((xm @ ym.T).argmax(1) == truth))
+
+
+def _latent(rng, n, dl=6, k=12):
+    centres = rng.normal(size=(k, dl)) * 2
+    return centres[rng.integers(0, k, n)] + 0.6 * rng.normal(size=(n, dl))
+
+
+@pytest.fixture(scope="module")
+def nonlinear():
+    """One clustered latent set seen through a linear map (then rotated) and through tanh of
+    another map; the target rows are shuffled. Returns X, Yp, truth, B (the tanh map)."""
+    rng = np.random.default_rng(0)
+    n, d, dl = 300, 24, 6
+    Z = _latent(rng, n, dl)
+    A, B = rng.normal(size=(dl, d)), rng.normal(size=(dl, d)) / 2
+    X = Z @ A + 0.05 * rng.normal(size=(n, d))
+    Y = np.tanh(Z @ B) + 0.05 * rng.normal(size=(n, d))
+    X = X @ np.linalg.qr(rng.normal(size=(d, d)))[0]
+    perm = rng.permutation(n)
+    return X, Y[perm], np.argsort(perm), B
+
+
+@pytest.fixture(scope="module")
+def fitted(nonlinear):
+    X, Yp, _, _ = nonlinear
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_aligner("unsupervised", X, Yp, **FAST)
+
+
+def test_beats_ot_on_a_nonlinear_relation(nonlinear, fitted):
+    X, Yp, truth, _ = nonlinear
+    ot = fit_aligner("ot", X, Yp)
+    r_uns, r_ot = _r1(fitted, X, Yp, truth), _r1(ot, X, Yp, truth)
+    assert r_uns >= r_ot + 0.1, (r_uns, r_ot)
+    assert r_uns > 20 / len(X)  # far above chance (1/300)
+
+
+def test_recovers_a_rotated_permuted_copy():
+    rng = np.random.default_rng(1)
+    n, d = 200, 8
+    X = _latent(rng, n, d, k=6) + 0.3 * rng.normal(size=(n, d))
+    Q = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    perm = rng.permutation(n)
+    Y = (X @ Q)[perm]
+    al = fit_aligner("unsupervised", X, Y, dtype="float64", **FAST)
+    assert _r1(al, X, Y, np.argsort(perm)) == 1.0
+    np.testing.assert_allclose(al.W_, Q, atol=1e-6)  # the map itself, not only the ranking
+    assert al.fit_stats_["verdict"] == "aligned"
+
+
+def test_selection_score_separates_a_good_fit_from_unrelated_data(nonlinear, fitted):
+    X, _, _, B = nonlinear
+    rng = np.random.default_rng(5)
+    other = np.tanh(_latent(rng, len(X)) @ B) + 0.05 * rng.normal(size=(len(X), B.shape[1]))  # a different latent set
+    bad = fit_aligner("unsupervised", X, other, **FAST)
+    good, poor = fitted.fit_stats_, bad.fit_stats_
+    assert good["selection_gain"] > poor["selection_gain"] + 0.05, (good, poor)
+    assert 0 <= poor["selection_null"] < 1 and 0 <= good["selection_score"] <= 1
+    assert len(good["starts"]) == 1 and good["starts"][0]["selection_score"] == good["selection_score"]
+
+
+def test_profile_descriptors_ignore_rotations():
+    rng = np.random.default_rng(2)
+    A = torch.tensor(rng.normal(size=(50, 6)))
+    Q = torch.tensor(np.linalg.qr(rng.normal(size=(6, 6)))[0])
+    torch.testing.assert_close(profile_descriptors(A @ Q), profile_descriptors(A), atol=1e-10, rtol=0)
+    assert not torch.allclose(profile_descriptors(A), profile_descriptors(A[:, [1, 0, 2, 3, 4, 5]] * 2 + 1))
+
+
+def test_deterministic_with_a_seed_and_round_trips(tmp_path, nonlinear, fitted):
+    X, Yp, _, _ = nonlinear
+    again = fit_aligner("unsupervised", X, Yp, **FAST)
+    np.testing.assert_array_equal(again.W_, fitted.W_)
+    path = fitted.save(tmp_path / "u.safetensors")
+    loaded = load_aligner(path)
+    np.testing.assert_allclose(loaded.transform(X), fitted.transform(X), atol=1e-12)
+    assert loaded.fit_stats_["selection_score"] == fitted.fit_stats_["selection_score"]
+
+
+@pytest.mark.parametrize("params, word", [({"init": "spectral"}, "init"), ({"keep_prob": 0}, "keep_prob"),
+                                          ({"keep_prob": 1.5}, "keep_prob"), ({"restarts": 0}, "restarts"),
+                                          ({"iters": 2.5}, "iters"), ({"init_rows": 5}, "init_rows"),
+                                          ({"seed": -1}, "seed"), ({"patience": True}, "patience")])
+def test_bad_options(params, word):
+    with pytest.raises(InputError, match=word):
+        make_aligner("unsupervised", **params)
+
+
+def test_bad_data():
+    rng = np.random.default_rng(3)
+    with pytest.raises(InputError, match="at least 20 rows"):
+        fit_aligner("unsupervised", rng.normal(size=(10, 4)), rng.normal(size=(30, 4)))
+    X = rng.normal(size=(40, 4))
+    X[7, 2] = np.nan
+    with pytest.raises(InputError):
+        fit_aligner("unsupervised", X, rng.normal(size=(40, 4)))
+
+
+def test_cli(tmp_path, nonlinear):
+    import json
+
+    from click.testing import CliRunner
+
+    from latentlab.cli.main import cli
+
+    X, Yp, _, _ = nonlinear
+    np.save(tmp_path / "x.npy", X[:120])
+    np.save(tmp_path / "y.npy", Yp[:120])
+    out = tmp_path / "u.safetensors"
+    args = ["fit", "unsupervised", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "-o", str(out),
+            "--init", "profile", "--restarts", "1", "--iters", "10"]
+    res = CliRunner().invoke(cli, args + ["--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.output)
+    assert {"selection_score", "selection_null", "selection_gain", "verdict"} <= set(got) and out.is_file()
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0 and "selection_score" in res.output and "verdict" in res.output
+    bad = CliRunner().invoke(cli, args + ["--keep-prob", "2"])
+    assert bad.exit_code == 2 and "--keep-prob" in bad.output and "keep_prob" not in bad.output
