@@ -131,6 +131,7 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
         # Duplicated rows in a resample inflate CKA (fewer distinct items, as at small n); the
         # replicates are median-centred on the estimate (stats.make_estimate): the interval gives the spread.
         if kernel == "linear":  # one streamed pass of per-group sums (cka_resample), any n
+            from .cka_resample import linear_cka_bootstrap_streamed
             est = linear_cka_bootstrap_streamed(ea, eb, (mom.mean(0), mom.mean(1)), bootstrap, backend=backend,
                                                 debiased=debiased, seed=seed, level=level, value=value)
         else:
@@ -169,6 +170,7 @@ def _linear_pass(ea, eb, *, debiased: bool, backend: Backend):
 def _linear_null(ea, eb, value, mom, ext, debiased: bool, backend: Backend) -> Prepared:
     """Linear CKA ready for shuffled pairing: in memory when both inputs fit the budget (one
     product per permutation), else one streamed pass per permutation (cka_resample)."""
+    from .cka_resample import prepare_linear_cka, prepare_linear_cka_streamed
     try:
         require_in_memory([ea, eb], backend.float64(), "CKA permutations")  # prepare_linear_cka holds float64 copies
     except InputError:
@@ -266,9 +268,17 @@ def prepare_rbf_cka(x, y, *, sigma_frac: float = 0.5, debiased: bool = False, ba
     return Prepared(score(np.arange(x.shape[0])), score)
 
 
-# resampling lives in cka_resample (it builds on the helpers above); re-exported here
-from .cka_resample import (linear_cka_bootstrap, linear_cka_bootstrap_streamed,  # noqa: E402
-                           prepare_linear_cka, prepare_linear_cka_streamed)
+_RESAMPLING = ("linear_cka_bootstrap", "linear_cka_bootstrap_streamed", "prepare_linear_cka",
+               "prepare_linear_cka_streamed")
+
+
+def __getattr__(name):
+    # resampling lives in cka_resample, which builds on this module's helpers: re-exported lazily,
+    # so either module can be imported first
+    if name in _RESAMPLING:
+        from . import cka_resample
+        return getattr(cka_resample, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["cka", "CKAResult", "linear_cka", "rbf_cka", "linear_cka_bootstrap",
            "prepare_linear_cka", "prepare_rbf_cka"]

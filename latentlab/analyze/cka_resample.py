@@ -29,7 +29,7 @@ from ..compute import Backend
 from ..results import Estimate
 from . import kernels
 from .cka import _f64, _hsic_from_parts, _hsic_linear, _ratio, linear_cka
-from .prep import Prepared, blocks
+from .prep import Prepared, add_group_products, blocks
 
 
 def linear_cka_bootstrap(x, y, n_resamples: int, *, debiased: bool = False, seed: int = 0, level: float = 0.95,
@@ -57,7 +57,10 @@ def linear_cka_bootstrap_streamed(ea, eb, means, n_resamples: int, *, backend: B
     The per-group products are formed in the backend's dtype (as the point estimate's moments)
     and summed in float64; with a float64 backend the result equals the in-memory one to rounding.
     """
-    rows = backend.block_rows(ea.dim + eb.dim, copies=3 if not debiased else 4)
+    # each block adds G d × d products into the float64 sums, whatever its length: blocks 4× the usual
+    # budget (held with their sorted and float64 copies, ~1 GB at most) cut those adds and give each
+    # group's GEMM more rows
+    rows = 4 * backend.block_rows(ea.dim + eb.dim, copies=3 if not debiased else 4)
     it = blocks([ea, eb], backend, rows, "CKA bootstrap")
     sums = _sums_pass(it, ea.n, means, seed, debiased, budget, backend.dtype)
     return _finish(sums, n_resamples, seed, level, value, debiased)
@@ -98,16 +101,8 @@ def _add_group_sums(out: dict, xc, yc, label, groups: int, n: int, debiased: boo
         for name, w, c in (("a_x", a, xc), ("a_y", a, yc), ("b_x", b, xc), ("b_y", b, yc)):
             out[name].index_add_(0, label, w[:, None] * c)
     xg, yg = xc.to(gemm_dtype), yc.to(gemm_dtype)
-    if groups == n:  # one row per group: its outer products (the sums fit the budget by construction)
-        for key, p, q in (("xx", xg, xg), ("yy", yg, yg), ("xy", xg, yg)):
-            out[key].index_add_(0, label, torch.einsum("ni,nj->nij", p, q).to(torch.float64))
-        return
-    for g in torch.unique(label).tolist():
-        m = label == g
-        p, q = xg[m], yg[m]
-        out["xx"][g] += (p.T @ p).to(torch.float64)
-        out["yy"][g] += (q.T @ q).to(torch.float64)
-        out["xy"][g] += (p.T @ q).to(torch.float64)
+    # groups == n: one row per group (the sums fit the budget by construction)
+    add_group_products([(out["xx"], xg, xg), (out["yy"], yg, yg), (out["xy"], xg, yg)], label, groups == n)
 
 
 def _finish(sums: dict, n_resamples: int, seed: int, level: float, value: float, debiased: bool) -> Estimate:

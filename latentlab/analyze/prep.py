@@ -121,3 +121,23 @@ class Prepared:
 
     def shuffled(self, perm) -> float:
         return float(self._shuffled(np.asarray(perm)))
+
+
+def add_group_products(targets, label: torch.Tensor, one_per_row: bool) -> None:
+    """Add each group's products Pᵀ Q of one block into float64 sums: ``targets`` is a list of
+    ``(out, P, Q)`` with ``out`` of shape (G, p, q) and P, Q the block's rows; ``label[r]`` is row r's
+    group. With one row per group (``one_per_row``) the rows' outer products are added directly;
+    otherwise each group's rows are made contiguous once (a stable sort) and multiplied as one GEMM."""
+    if one_per_row:
+        for out, p, q in targets:
+            out.index_add_(0, label, torch.einsum("ni,nj->nij", p, q).to(torch.float64))
+        return
+    order = torch.argsort(label, stable=True)
+    ids, counts = torch.unique_consecutive(label[order], return_counts=True)
+    cache: dict = {}
+    sorted_ = [(out, cache.setdefault(id(p), p[order]), cache.setdefault(id(q), q[order])) for out, p, q in targets]
+    lo = 0
+    for g, c in zip(ids.tolist(), counts.tolist()):
+        for out, p, q in sorted_:
+            out[g] += (p[lo : lo + c].T @ q[lo : lo + c]).to(torch.float64)
+        lo += c

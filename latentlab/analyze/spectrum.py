@@ -32,7 +32,7 @@ from ..progress import progress
 from ..results import Estimate, ResultMixin, estimate, interval_methods
 from .. import stats
 from . import neighbors
-from .prep import blocks, check_positive, load, require_in_memory, require_variance
+from .prep import add_group_products, blocks, check_positive, load, require_in_memory, require_variance
 
 RTOL = 1e-12
 
@@ -130,9 +130,11 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
         values["hubness_skew"] = hub["skew"]
     out = dict(values)
     if bootstrap:
-        it = blocks([ea], backend, rows, "spectrum bootstrap")
-        # float64 products: float32 rounding would lift the zero eigenvalues of rank-deficient half-samples
-        out.update(_bootstrap_moments(it, ea.n, mom.mean(0), values, bootstrap, seed, level))
+        it = blocks([ea], backend, 4 * rows, "spectrum bootstrap")  # long blocks: fewer G·d² float64 adds
+        # products in float64 when a half-sample can be rank-deficient (float32 rounding would lift its zero
+        # eigenvalues); with n/2 well above d the compute dtype, as the point estimate's moments
+        gemm = torch.float64 if ea.n < 8 * ea.dim else backend.dtype
+        out.update(_bootstrap_moments(it, ea.n, mom.mean(0), values, bootstrap, seed, level, gemm))
         if occ is not None:
             x = load(ea, backend, what="the hubness interval")
             # the k-NN graph is recomputed on each half-sample: resampling the k-occurrences
@@ -180,12 +182,7 @@ def _bootstrap_moments(block_iter, n: int, mean: torch.Tensor, full: dict, n_res
         sums["su"].index_add_(0, label, u)
         sums["suu"].index_add_(0, label, (u * u).sum(1))
         xg = xc.to(gemm_dtype)
-        if groups == n:  # one row per group: its outer product (the sums fit the budget by construction)
-            sums["s2"].index_add_(0, label, torch.einsum("ni,nj->nij", xg, xg).to(torch.float64))
-            continue
-        for g in torch.unique(label).tolist():
-            part = xg[label == g]
-            sums["s2"][g] += (part.T @ part).to(torch.float64)
+        add_group_products([(sums["s2"], xg, xg)], label, groups == n)
 
     def statistic(s: dict) -> dict:
         nn = float(s["n"])
