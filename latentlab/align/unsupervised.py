@@ -77,10 +77,10 @@ class UnsupervisedAligner(DirectAligner):
     paired = False
     PRE = {"l2": True, "center": True}
     PARAMS = {"init": "auto", "restarts": 3, "iters": 100, "keep_prob": 0.1, "patience": 5,
-              "init_rows": 2000, "max_rows": 6000, "seed": 0}
+              "init_rows": 1000, "max_rows": 6000, "seed": 0}
     warn_underdetermined = False
 
-    def __init__(self, *, init="auto", restarts=3, iters=100, keep_prob=0.1, patience=5, init_rows=2000,
+    def __init__(self, *, init="auto", restarts=3, iters=100, keep_prob=0.1, patience=5, init_rows=1000,
                  max_rows=6000, seed=0, l2=None, center=None, standardize=None, device="auto", dtype="float32"):
         self.init = init
         self.restarts = restarts

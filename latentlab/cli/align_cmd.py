@@ -94,7 +94,7 @@ def _parse_alpha(value):
               help="unsupervised: coordinate-free start(s): similarity-distribution profiles, Gromov-Wasserstein, or both [auto].")
 @click.option("--restarts", type=int, help="unsupervised: profile starts, each refined and scored [3].")
 @click.option("--keep-prob", type=float, help="unsupervised: first keep probability of the stochastic dictionary induction, in (0, 1] [0.1].")
-@click.option("--init-rows", type=int, help="unsupervised: rows per side of each start [2000].")
+@click.option("--init-rows", type=int, help="unsupervised: rows per side of each start [1000].")
 @click.option("--max-rows", type=int, help="unsupervised: rows per side used by the self-learning, a seeded sample [6000].")
 @click.option("--structure", type=float, help="mlp: weight λ ≥ 0 of the STRUCTURE regulariser [0].")
 @click.option("--structure-levels", type=int, help="mlp: powers of the similarity matrix STRUCTURE compares [1].")
