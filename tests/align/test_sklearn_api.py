@@ -26,6 +26,7 @@ NON_DEFAULT = {
     "cca": dict(components=2, reg=0.1),
     "ot": dict(solver="emd", reg=0.1, iters=5, gw_rows=20, seed=3),
     "mlp": dict(hidden=16, epochs=3, batch_size=8, structure=1.0, loss="mse"),
+    "unsupervised": dict(init="profile", restarts=1, iters=5, patience=2, init_rows=40, seed=2),
 }
 COMMON = {"l2", "center", "standardize", "device", "dtype"}
 
