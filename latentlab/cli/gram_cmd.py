@@ -20,7 +20,7 @@ def _ks(ctx, param, value):
 @cli.command("gram")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--query", help="The set whose rows are the queries of the retrieval: a FILE as given, or its "
-              "0-based position [the first].")
+              "0-based position [default: the first].")
 @click.option("--k", "ks", default="1,5,10", show_default=True, callback=_ks, metavar="K[,K]",
               help="Recall@K of the retrieval.")
 @click.option("--retrieval/--no-retrieval", default=True, show_default=True,

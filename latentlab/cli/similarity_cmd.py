@@ -31,12 +31,12 @@ def _names(values) -> list[str]:
 def measure_options(func):
     """Parameters of the registered measures (each applies to the measures that take it)."""
     for decl in reversed([
-        click.option("--k", "k", type=click.IntRange(1), default=None, help="Neighbours of the k-NN measures [10]."),
-        click.option("--rsa-method", type=click.Choice(["spearman", "pearson"]), help="RSA: compare RDMs by [spearman]."),
-        click.option("--rdm", type=click.Choice(["correlation", "cosine", "euclidean"]), help="RSA: dissimilarity [correlation]."),
-        click.option("--whiten", type=click.FloatRange(0, 1), help="shape: partial whitening α in [0, 1] (1 = Procrustes, 0 = CCA) [1]."),
-        click.option("--sigma-frac", type=float, help="rbf_cka: σ as a fraction of the median distance [0.5]."),
-        click.option("--variance", type=click.FloatRange(0, 1, min_open=True), help="svcca: variance kept by the PCA step [0.99]."),
+        click.option("--k", "k", type=click.IntRange(1), default=None, help="Neighbours of the k-NN measures [default: 10]."),
+        click.option("--rsa-method", type=click.Choice(["spearman", "pearson"]), help="RSA: compare RDMs by [default: spearman]."),
+        click.option("--rdm", type=click.Choice(["correlation", "cosine", "euclidean"]), help="RSA: dissimilarity [default: correlation]."),
+        click.option("--whiten", type=click.FloatRange(0, 1), help="shape: partial whitening α in [0, 1] (1 = Procrustes, 0 = CCA) [default: 1]."),
+        click.option("--sigma-frac", type=float, help="rbf_cka: σ as a fraction of the median distance [default: 0.5]."),
+        click.option("--variance", type=click.FloatRange(0, 1, min_open=True), help="svcca: variance kept by the PCA step [default: 0.99]."),
     ]):
         func = decl(func)
     return func

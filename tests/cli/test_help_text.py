@@ -40,3 +40,7 @@ def test_every_option_is_described_with_one_default_notation():
             # a default that depends on another option may be written in the same notation, "[default: …]"
             assert not re.search(r"\(default|(?<!\[)\bdefault:|defaults? to\b", p.help, re.I), \
                 f"{name} {p.opts[-1]}: write the default as show_default (one notation: [default: …]): {p.help!r}"
+            # a bare "[20]." is a second notation; an interval such as "[0, 1]." is not a default
+            for inner in re.findall(r"\[([^\]\[]+)\]\.", p.help):
+                assert inner.startswith("default: ") or re.fullmatch(r"\s*[-\d.]+\s*,\s*[-\d.∞]+\s*", inner), \
+                    f"{name} {p.opts[-1]}: bare default [{inner}]: write [default: {inner}]"
