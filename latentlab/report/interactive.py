@@ -95,7 +95,7 @@ def read_view_texts(ea, eb, text_a=None, text_b=None, labels=None):
 
 def joint_view(a, b, *, text_a=None, text_b=None, labels=None, names=("A", "B"), projection: str = "pca",
                color: str = "set", k: int = 5, max_points: int = 2000, seed: int = 0, device="auto",
-               dtype="float32", view_id: str | None = None) -> JointView:
+               dtype="float32", view_id: str | None = None, projected: dict | None = None) -> JointView:
     """Compute the interactive joint view of ``a`` and ``b`` (paths, arrays or embeddings).
 
     Parameters
@@ -113,6 +113,9 @@ def joint_view(a, b, *, text_a=None, text_b=None, labels=None, names=("A", "B"),
         of at most half (the same rows of both when paired) and the page says so.
         Neighbours, ranks and hubness are computed among the shown rows.
     view_id : namespace of the fragment's ids (default: derived from the data).
+    projected : a :func:`latentlab.plot.data.joint_projection` of these sets to reuse (the
+        report passes its static figure's), so both show the same coordinates; its rows are
+        subsampled to ``max_points`` as above. ``projection`` must name its method.
     """
     from ..compute import as_backend
     from ..io import as_embeddings
@@ -133,7 +136,10 @@ def joint_view(a, b, *, text_a=None, text_b=None, labels=None, names=("A", "B"),
     if color == "label" and labels is None:
         raise InputError("color 'label' needs labels (one label per row)")
 
-    proj = joint_projection(ea.data, eb.data, method=projection, max_points=max_points, seed=seed, paired=paired)
+    if projected is None:
+        proj = joint_projection(ea.data, eb.data, method=projection, max_points=max_points, seed=seed, paired=paired)
+    else:
+        proj = _fewer_points(projected, ea.n, eb.n, projection, max_points, seed)
     idx = (np.asarray(proj["index_a"]), np.asarray(proj["index_b"]))
     xa, xb = ea.rows(idx[0]), eb.rows(idx[1])
     backend = as_backend(device, dtype)
@@ -217,6 +223,22 @@ def write_joint_view(path, a, b, *, title: str | None = None, **kwargs) -> Joint
 
 
 # --------------------------------------------------------------------------- helpers
+def _fewer_points(proj: dict, n_a: int, n_b: int, method: str, max_points: int, seed: int) -> dict:
+    """``proj`` (a joint projection of sets of n_a and n_b rows) cut to at most ``max_points``:
+    a seeded sample of its rows, the same positions of both sets when paired."""
+    from ..plot.data import sample_rows
+
+    if proj["method"] != method or len(proj["a"]) > n_a or len(proj["b"]) > n_b:
+        raise InputError(f"projected: a {proj['method']} projection of {len(proj['a'])} and {len(proj['b'])} rows "
+                         f"does not fit `projection` {method!r} and sets of {n_a} and {n_b} rows")
+    half = max(1, max_points // 2)
+    keep_a = sample_rows(len(proj["a"]), half, seed)
+    keep_b = keep_a if proj["paired"] else sample_rows(len(proj["b"]), half, seed + 1)
+    ia, ib = np.asarray(proj["index_a"])[keep_a], np.asarray(proj["index_b"])[keep_b]
+    return {"a": np.asarray(proj["a"])[keep_a], "b": np.asarray(proj["b"])[keep_b], "index_a": ia, "index_b": ib,
+            "paired": proj["paired"], "method": method, "subsampled": len(ia) < n_a or len(ib) < n_b}
+
+
 def _check_args(projection, color, k, max_points, names, view_id) -> None:
     if projection not in PROJECTIONS:
         raise InputError(f"projection {projection!r}: expected one of {', '.join(PROJECTIONS)}")

@@ -41,6 +41,16 @@ class Context:
     text_b: Any = None
     labels: Any = None
     view_args: list = field(default_factory=list)  # how the command line named them (reproduce commands)
+    _projection: dict | None = field(default=None, repr=False)
+
+    def joint_projection(self) -> dict:
+        """The 2-D joint projection of both sets, computed once per report: the static figure and
+        the interactive view show the same coordinates (and UMAP is paid once)."""
+        if self._projection is None:
+            from ..plot.data import joint_projection
+
+            self._projection = joint_projection(self.a.data, self.b.data, method=self.projection, seed=self.seed)
+        return self._projection
 
     def cmd(self, *words: str) -> str:
         quoted = [shlex.quote(w) for w in words]

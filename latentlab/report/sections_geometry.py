@@ -11,7 +11,6 @@ SHIFT_GRID = [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0]
 
 def gap_section(ctx: Context) -> Section:
     from ..analyze.gap import gap
-    from ..plot.data import joint_projection
     from ..plot.figures import draw_joint_embedding, draw_shift
 
     s = Section("gap", "Modality gap")
@@ -35,8 +34,7 @@ def gap_section(ctx: Context) -> Section:
                               verdict=separability_verdict(res.linear_separability)))
     s.reading = ("centroid_distance is the distance between the centroids of the L2-normalised sets "
                  "(0 = no gap, at most 2); linear_separability near 1 means a hyperplane splits the sets.")
-    proj = joint_projection(ctx.a.data, ctx.b.data, method=ctx.projection, seed=ctx.seed)
-    s.figures.append(draw_joint_embedding(proj, ctx.name_a, ctx.name_b, seed=ctx.seed))
+    s.figures.append(draw_joint_embedding(ctx.joint_projection(), ctx.name_a, ctx.name_b, seed=ctx.seed))
     s.commands.append(ctx.cmd("gap", ctx.spec_a, ctx.spec_b, *(["--shift", "-1:1:0.25"] if ctx.paired else []),
                               *(["--bootstrap", str(ctx.bootstrap)] if ctx.boot else [])))
     s.commands.append(ctx.cmd("plot", "joint", ctx.spec_a, ctx.spec_b, "--projection", ctx.projection, "-o", "gap.png"))

@@ -19,7 +19,7 @@ def view_section(ctx: Context) -> Section:
         return s
     view = joint_view(ctx.a, ctx.b, text_a=ctx.text_a, text_b=ctx.text_b, labels=ctx.labels,
                       names=(ctx.name_a, ctx.name_b), projection=ctx.projection, max_points=VIEW_MAX_POINTS,
-                      seed=ctx.seed, **ctx.kw)  # ids derived from the data: runs of --compare differ
+                      seed=ctx.seed, projected=ctx.joint_projection(), **ctx.kw)  # ids derived from the data: runs of --compare differ
     s.html = view.html()
     s.reading = ("Both sets projected together; hover a point for its row and text, click it for its nearest "
                  "neighbours in the other set, colour by set, label or hubness, search the text. Below: the "

@@ -108,6 +108,36 @@ def test_subsampling_keeps_at_most_max_points_and_says_so():
     assert not full.data["subsampled"] and not full.notes
 
 
+def test_a_given_projection_is_reused_cut_to_max_points():
+    from latentlab.plot.data import joint_projection
+
+    a, b = _pair(n=300)
+    proj = joint_projection(a, b, method="pca", max_points=400, seed=0)
+    view = joint_view(a, b, max_points=100, seed=1, projected=proj)
+    sets = view.data["sets"]
+    assert len(sets[0]["rows"]) == 50 and sets[0]["rows"] == sets[1]["rows"]
+    # the shown points keep the given coordinates (up to the view's one affine box scaling)
+    pos = {r: i for i, r in enumerate(proj["index_a"])}
+    given = np.array([proj["a"][pos[r]] for r in sets[0]["rows"]])
+    shown = np.c_[sets[0]["x"], sets[0]["y"]]
+    fit = np.linalg.lstsq(np.c_[given, np.ones(len(given))], shown, rcond=None)
+    assert np.abs(np.c_[given, np.ones(len(given))] @ fit[0] - shown).max() < 1e-3
+    with pytest.raises(InputError, match="projected"):
+        joint_view(a, b, projection="umap", projected=proj)
+
+
+def test_report_projects_both_sets_once(monkeypatch):
+    import latentlab.plot.data as plot_data
+    from latentlab.report import build_report
+
+    calls = []
+    real = plot_data.joint_projection
+    monkeypatch.setattr(plot_data, "joint_projection", lambda *a, **k: calls.append(1) or real(*a, **k))
+    a, b = _pair(n=60)
+    build_report(a, b, sections=["gap", "view"], bootstrap=0, calibrate=0)
+    assert len(calls) == 1
+
+
 def test_unpaired_sets_have_no_pair_lists_and_bad_arguments_name_themselves():
     a, b = _pair()
     view = joint_view(a, b[:25], text_b=[str(i) for i in range(25)])
