@@ -35,6 +35,7 @@ _API = {
     "fit_aligner": "latentlab.align",
     "load_aligner": "latentlab.align",
     "evaluate_aligner": "latentlab.align",
+    "apply_map": "latentlab.align",
     "match": "latentlab.align",
     "embed": "latentlab.loaders",
 }

@@ -6,6 +6,7 @@
     al = fit_aligner("procrustes", "clip.npy::0", "clip.npy::1", n_anchors=300)
     al.save("map.safetensors")
     res = evaluate_aligner(load_aligner("map.safetensors"), "clip.npy::0", "clip.npy::1")
+    apply_map("map.safetensors", "new_images/", "mapped.npy")   # streamed, any number of rows
 
 Methods (``METHODS``): relative, lstsq, ridge, affine, procrustes, lst, lowrank, cca, ot, mlp, unsupervised.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 from ..io import as_embeddings, require_paired, validate
 from . import cca, linear, lowrank, lst, mlp, ot, procrustes, relative  # noqa: F401  (register methods)
 from . import unsupervised  # noqa: F401  (pairs-free method: fit unsupervised)
+from .apply import ApplyResult, apply_map, mapped_blocks
 from .anchors import STRATEGIES, check_anchor_indices, select_anchors
 from .artifact import load_aligner
 from .base import METHODS, Aligner, RowSubset
@@ -86,5 +88,5 @@ def fit_aligner(method: str, X, Y, *, anchors=None, n_anchors: int | None = None
     return aligner.fit(sx, sy, anchor_indices=idx, n_rows=ex.n)
 
 
-__all__ = ["fit_aligner", "load_aligner", "evaluate_aligner", "match", "make_aligner", "METHODS",
+__all__ = ["fit_aligner", "load_aligner", "evaluate_aligner", "apply_map", "mapped_blocks", "ApplyResult", "match", "make_aligner", "METHODS",
            "Aligner", "EvalResult", "MatchResult", "select_anchors", "check_anchor_indices", "STRATEGIES"]

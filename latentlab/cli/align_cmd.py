@@ -167,34 +167,32 @@ def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, label
 @cli.command("apply")
 @click.argument("map_path", metavar="MAP")
 @click.argument("x")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output embeddings (.npy, …).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output embeddings: .npy, .npz, .safetensors, .parquet, .csv, .tsv (streamed) or .pt (in memory).")
 @click.option("--side", type=click.Choice(["source", "target"]), default="source", show_default=True,
               help="Map source rows (transform) or target rows (transform_target) into the common space.")
 @common_options
 def apply_cmd(map_path, x, output, side, opts):
     """Map rows of X into the common space of a fitted MAP and write them.
 
+    X may be a .npy file, a folder of shards or a LAION-style dump: rows are read, mapped
+    (on --device, in float64) and written block by block, so any number of rows fits in
+    memory; --dtype is the output's dtype. Nothing is left behind if it stops early.
+
     \b
     Example:
       latentlab apply map.safetensors new_images.npy -o mapped.npy
+      latentlab apply map.safetensors img_emb/ -o mapped.parquet
       latentlab apply cca.safetensors texts.npy --side target -o texts_cca.npy
     """
-    from ..align import load_aligner
-    from ..io import write_embeddings
+    from ..align import apply_map
 
     check_outputs({"-o": output}, {"MAP": map_path, "X": x})
-    aligner = load_aligner(map_path).set_params(device=opts.device)  # maps carry no device: --device decides
-    out = aligner.transform(x) if side == "source" else aligner.transform_target(x)
-    import numpy as np
-
-    dtype = np.float64 if opts.dtype == "float64" else np.float32
-    write_embeddings(output, out.astype(dtype))
-    res = {"method": aligner.method, "side": side, "rows": int(out.shape[0]), "dim_out": int(out.shape[1]),
-           "output": output}
+    res = apply_map(map_path, x, output, side=side, device=opts.device, dtype=opts.dtype)  # maps carry no device
     if opts.json:
         emit_json(res)
     else:
-        click.echo(f"mapped {res['rows']} {side} rows with {aligner.method} → {output} ({res['dim_out']} dims)")
+        click.echo(f"mapped {res.rows} {side} rows with {res.method} → {output} ({res.dim_out} dims, {res.dtype})")
 
 
 @cli.command("evaluate")

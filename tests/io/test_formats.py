@@ -158,11 +158,12 @@ def test_failed_write_leaves_previous_file_and_no_partial(tmp_path, x, monkeypat
     target = tmp_path / "out.npy"
     save_array(target, x)
 
-    def broken(path, arr):
-        Path(path).write_bytes(b"partial")
+    import latentlab.io.writers as writers
+
+    def broken(block):  # the header is on disk already: a partial temporary exists when this fails
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "save", broken)
+    monkeypatch.setattr(writers, "_raw", broken)
     with pytest.raises(OSError, match="disk full"):
         write_embeddings(target, 2 * x)
     monkeypatch.undo()
