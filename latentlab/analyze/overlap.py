@@ -17,7 +17,13 @@ Chance, not only the score:
 * CCA with rank_A + rank_B > n − 1 (centred rows) has rank_A + rank_B − (n − 1) canonical
   correlations equal to 1 by construction; SVCCA / PWCCA are then ``None`` with the reason.
 * ``calibrate`` null-calibrates svcca, pwcca and mutual_knn under shuffled pairing
-  (:func:`latentlab.stats.calibrate`).
+  (:func:`latentlab.stats.calibrate_scores`).
+
+Out of core: the point estimates stream; so do the covariance scores' bootstrap (per-group
+moment sums) and the svcca / pwcca nulls (one pass per shuffle), and the mutual k-NN null
+(relabelled neighbour lists); only mutual k-NN's bootstrap needs every row, and above the
+memory budget it is refused before a row is read, pointing to ``sample``
+(:mod:`latentlab.analyze.overlap_resample`).
 """
 from __future__ import annotations
 
@@ -28,12 +34,14 @@ import torch
 
 from ..compute import as_backend, stream_moments
 from ..errors import DegenerateInput, InputError
-from ..io import as_embeddings, require_nonzero_rows, require_rows
+from ..io import Embeddings, as_embeddings, require_nonzero_rows, require_rows
+from ..progress import progress
 from ..results import Estimate, ResultMixin, estimate, interval_methods
 from .. import stats
 from . import neighbors, registry, shape
 from .compare import interval
-from .prep import check_positive, load, require_in_memory, require_variance
+from .overlap_resample import CrossNull, angle_scores, covariance_bootstrap, streamed_covariance_bootstrap
+from .prep import Prepared, check_positive, load, require_in_memory, require_variance, sample_rows
 from .subspace import (cca_degenerate, numerical_rank, pca_basis, principal_angles, prepare_pwcca, prepare_svcca,
                        pwcca_from_cov, rank_for_variance, svcca_from_cov)
 
@@ -95,8 +103,8 @@ def chance_overlap(ra: int, rb: int, d: int) -> float:
 
 def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_variance: float = 0.99,
             k: int | None = 10, bootstrap: int | None = None, permutations: int | None = None,
-            calibrate: int | None = None, alpha: float = 0.05, seed: int = 0, level: float = 0.95,
-            device="auto", dtype="float32") -> OverlapResult:
+            calibrate: int | None = None, alpha: float = 0.05, sample: int | None = None, seed: int = 0,
+            level: float = 0.95, device="auto", dtype="float32") -> OverlapResult:
     """How much A and B share: principal angles between their top-r PCA subspaces and, for
     row-paired inputs, SVCCA, PWCCA, the angular Procrustes distance and mutual k-NN.
 
@@ -108,21 +116,22 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
     svcca_variance : SVCCA keeps the top directions reaching this fraction of variance.
     k : neighbours for mutual k-NN (clamped to n − 1 with a warning); ``None`` skips mutual k-NN.
     bootstrap : resamples for 95 % intervals of every scalar, median-centred: the covariance
-        statistics resample rows (ranks held at their full-data values), mutual k-NN is
-        recomputed on half-samples.
-    permutations : shufflings of B's rows for p-values of svcca, pwcca and mutual_knn.
-    calibrate : shufflings of B's rows for null-calibrated svcca, pwcca and mutual_knn.
+        statistics resample rows through stored per-group moment sums (ranks held at their
+        full-data values; one streamed pass, any n — :mod:`~latentlab.analyze.overlap_resample`),
+        mutual k-NN is recomputed on half-samples (all rows in memory: above
+        :data:`~latentlab.analyze.prep.IN_MEMORY_BYTES` it is refused before reading, pointing to ``sample``).
+    permutations : shufflings of B's rows for p-values of svcca, pwcca and mutual_knn (the k-NN
+        null relabels the neighbour lists; svcca / pwcca need XcᵀYc[π] only: in memory when the
+        inputs fit the budget, else one streamed pass per shuffle).
+    calibrate : shufflings of B's rows for null-calibrated svcca, pwcca and mutual_knn (the
+        same shuffles as ``permutations``).
     alpha : significance level of the calibration threshold τ.
+    sample : compute everything on this many rows drawn without replacement (seeded; the same
+        rows of A and B when paired) — the way out for mutual k-NN's bootstrap on large n.
     """
     backend = as_backend(device, dtype)
     ea, eb = as_embeddings(a, "A"), as_embeddings(b, "B")
     require_rows(ea, 2, "overlap"), require_rows(eb, 2, "overlap")
-    if ea.n == eb.n and (bootstrap or permutations or calibrate):
-        # the covariance geometry is recomputed on resampled rows: refuse before any row is read
-        require_in_memory([ea, eb], backend, "overlap's `bootstrap`, `permutations` and `calibrate`",
-                          hint="run them on a row sample of the inputs (the point estimates stream)")
-    if k is not None:  # mutual k-NN ranks neighbours by cosine
-        require_nonzero_rows(ea, "mutual k-NN"), require_nonzero_rows(eb, "mutual k-NN")
     if rank is not None:
         rank = check_positive(rank, "rank", integer=True)
     if not 0 < variance <= 1:
@@ -132,24 +141,37 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
     bootstrap = check_positive(bootstrap, "bootstrap", integer=True)
     permutations = check_positive(permutations, "permutations", integer=True)
     calibrate = check_positive(calibrate, "calibrate", integer=True)
+    sample = check_positive(sample, "sample", integer=True)
     if calibrate:
         alpha = stats.check_alpha(alpha)
-    paired = ea.n == eb.n
     notes: list[str] = []
+    if sample is not None:
+        ea, eb, note = _sampled(ea, eb, sample, seed, backend)
+        notes += [note] if note else []
+    paired = ea.n == eb.n
+    resampling = paired and bool(bootstrap or permutations or calibrate)
+    in_memory = resampling and _fits([ea, eb], backend.float64())  # the in-memory nulls hold float64 copies
+    if resampling and bootstrap and k is not None and not in_memory:
+        # a k-NN graph is no sum over rows: its half-samples need every row; refuse before any is read
+        require_in_memory([ea, eb], backend.float64(), "overlap's mutual k-NN bootstrap (graphs recomputed on "
+                          "half-samples)", hint="pass `sample` N to compute overlap on N random rows (the "
+                          "covariance scores and the k-NN null stream without it)")
+    if k is not None:  # mutual k-NN ranks neighbours by cosine
+        require_nonzero_rows(ea, "mutual k-NN"), require_nonzero_rows(eb, "mutual k-NN")
     if paired:
         mom = stream_moments(ea.data, eb.data, backend=backend)
         cxx, cyy, cxy = (mom.covariance(i, j).cpu().numpy() for i, j in ((0, 0), (1, 1), (0, 1)))
     else:
         cxx = stream_moments(ea.data, backend=backend).covariance().cpu().numpy()
         cyy = stream_moments(eb.data, backend=backend).covariance().cpu().numpy()
-        cxy = None
+        cxy = mom = None
         notes.append(f"unpaired inputs ({ea.n} vs {eb.n} rows): only the principal angles are computed")
     try:
         require_variance(float(np.trace(cxx)), ea, "overlap")
         require_variance(float(np.trace(cyy)), eb, "overlap")
     except DegenerateInput as exc:  # every score is undefined for a constant set
         return OverlapResult(None, None, None, None, None, None, None, None, None, None, 0, 0, "—", None, None,
-                             ea.n, eb.n, paired, notes=[str(exc)])
+                             ea.n, eb.n, paired, notes=notes + [str(exc)])
     lx, vx = pca_basis(cxx)
     ly, vy = pca_basis(cyy)
     same_dim = ea.dim == eb.dim
@@ -163,8 +185,7 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
     angles = chance = forced = None
     if same_dim:
         angles = principal_angles(vx[:, :ra], vy[:, :rb])
-        scal["overlap"] = float(np.mean(np.cos(angles) ** 2))
-        scal["grassmann_distance_rad"] = float(np.linalg.norm(angles))
+        scal.update(angle_scores(angles))
         chance, forced = chance_overlap(ra, rb, ea.dim), max(0, ra + rb - ea.dim)
         if forced:
             notes.append(f"ranks {ra} + {rb} > d = {ea.dim}: {forced} principal angles are 0 by construction "
@@ -193,27 +214,24 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
     values: dict = dict(scal)
     p_values: dict = {}
     calibration: dict = {}
-    if paired and (bootstrap or permutations or calibrate):
-        x, y = load(ea, backend).to(torch.float64), load(eb, backend).to(torch.float64)
+    if resampling:
+        x = y = None
+        if in_memory:
+            x, y = load(ea, backend).to(torch.float64), load(eb, backend).to(torch.float64)
         if bootstrap:
-            values.update(_bootstrap(x, y, scal, (ra, rb), dims, same_dim=same_dim,
-                                     n_resamples=bootstrap, seed=seed, level=level))
+            full = {name: v for name, v in scal.items() if name != "mutual_knn"}
+            kw = dict(n_resamples=bootstrap, seed=seed, level=level)
+            values.update(covariance_bootstrap(x, y, full, (ra, rb), dims, **kw) if in_memory else
+                          streamed_covariance_bootstrap(ea, eb, (mom.mean(0), mom.mean(1)), full, (ra, rb), dims,
+                                                        backend=backend, **kw))
             # a k-NN graph is no sum over rows: half-samples recompute it (the query-row bootstrap
             # with the graphs fixed covered 78 % in simulation; half-samples 93 %)
             if graphs is not None:
                 values["mutual_knn"] = interval(registry.get("mutual_knn"), x, y, {"k": graphs.k}, graphs.value,
                                                 bootstrap, seed=seed, level=level, backend=backend)
-        prepared = {"mutual_knn": neighbors.prepare_mutual_knn(graphs)} if graphs is not None else {}
-        if "svcca" not in degenerate:
-            prepared["svcca"] = prepare_svcca(x, y, dims)
-        if "pwcca" not in degenerate:
-            prepared["pwcca"] = prepare_pwcca(x, y)
-        for name, prep in prepared.items():
-            if permutations:
-                p_values[name] = stats.permutation_test(prep.shuffled, ea.n, observed=prep.value,
-                                                        n_permutations=permutations, seed=seed).p_value
-            if calibrate:
-                calibration[name] = stats.calibrate(prep, ea.n, calibrate, alpha=alpha, seed=seed)
+        if permutations or calibrate:
+            prepared = _null_prepared(ea, eb, x, y, mom, (cxx, cyy), scal, dims, graphs, degenerate, backend)
+            p_values, calibration = _nulls(prepared, ea.n, permutations, calibrate, alpha, seed)
     return OverlapResult(
         principal_angles_rad=None if angles is None else angles.tolist(),
         overlap=estimate(values.get("overlap")), overlap_chance=chance, forced_zero_angles=forced,
@@ -227,36 +245,64 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
         permutation=stats.PermutationResult.method if p_values else None, notes=notes)
 
 
-def _cov(x: torch.Tensor, y: torch.Tensor):
-    xc, yc = x - x.mean(0), y - y.mean(0)
-    d = max(x.shape[0] - 1, 1)
-    return ((xc.T @ xc) / d).cpu().numpy(), ((yc.T @ yc) / d).cpu().numpy(), ((xc.T @ yc) / d).cpu().numpy()
+def _fits(embs, backend) -> bool:
+    try:
+        require_in_memory(embs, backend, "")
+    except InputError:
+        return False
+    return True
 
 
-def _scalars(x, y, ranks, dims, same_dim: bool, wanted) -> dict:
-    cxx, cyy, cxy = _cov(x, y)
-    out = {}
-    if "svcca" in wanted:
-        out["svcca"] = svcca_from_cov(cxx, cyy, cxy, dims)
-    if "pwcca" in wanted:
-        out["pwcca"] = pwcca_from_cov(cxx, cyy, cxy)
-    out["procrustes_angle_rad"] = shape.shape_distance(x, y, alpha=1.0)
-    if same_dim:
-        angles = principal_angles(pca_basis(cxx)[1][:, : ranks[0]], pca_basis(cyy)[1][:, : ranks[1]])
-        out["overlap"] = float(np.mean(np.cos(angles) ** 2))
-        out["grassmann_distance_rad"] = float(np.linalg.norm(angles))
-    return out
+def _sampled(ea, eb, sample: int, seed: int, backend):
+    """A and B restricted to their seeded row samples (the same rows when paired), read after the budget check."""
+    rows = [sample_rows(e.n, sample, seed) for e in (ea, eb)]
+    picked = [(e, r) for e, r in zip((ea, eb), rows) if r is not None]
+    if not picked:
+        return ea, eb, None
+    for e, r in picked:
+        require_in_memory([e], backend, "overlap on a row sample", rows=len(r), hint="pass a smaller `sample`")
+    out = [e if r is None else Embeddings(e.rows(r), e.name, {**e.provenance, "sample": len(r)})
+           for e, r in zip((ea, eb), rows)]
+    sizes = list(dict.fromkeys(f"{len(r) if r is not None else e.n} of {e.n}" for e, r in zip((ea, eb), rows)))
+    sizes = " / ".join(sizes)  # once when paired
+    return out[0], out[1], f"every score on {sizes} rows (seeded sample without replacement)"
 
 
-def _bootstrap(x, y, full: dict, ranks, dims, *, same_dim, n_resamples, seed, level) -> dict:
-    wanted = {k for k, v in full.items() if v is not None}
-    reps: dict[str, list] = {}
-    for idx in stats.resample_indices(x.shape[0], n_resamples, seed):
-        t = torch.as_tensor(idx, device=x.device)
-        for name, v in _scalars(x[t], y[t], ranks, dims, same_dim, wanted).items():
-            reps.setdefault(name, []).append(v)
-    scheme = f"{stats.ROW_SCHEME}, paired (recomputed; ranks fixed at full-data values)"
-    return {name: stats.make_estimate(full[name], r, level, scheme) for name, r in reps.items()}
+def _null_prepared(ea, eb, x, y, mom, covs, scal, dims, graphs, degenerate, backend) -> dict:
+    """Each null-calibrated score ready for shuffled pairing: from the rows in memory (``x``), else
+    streamed — svcca and pwcca from one pass per shuffle giving XcᵀYc[π] (CrossNull)."""
+    prepared = {"mutual_knn": neighbors.prepare_mutual_knn(graphs)} if graphs is not None else {}
+    if x is not None:
+        if "svcca" not in degenerate:
+            prepared["svcca"] = prepare_svcca(x, y, dims)
+        if "pwcca" not in degenerate:
+            prepared["pwcca"] = prepare_pwcca(x, y)
+        return prepared
+    cross = CrossNull([ea], [eb], [mom.mean(0)], [mom.mean(1)], backend)
+    cxx, cyy = covs
+    nm1 = ea.n - 1.0  # the point pass's covariances are over n − 1
+    if "svcca" not in degenerate:
+        prepared["svcca"] = Prepared(scal["svcca"], lambda perm: svcca_from_cov(cxx, cyy, cross(perm)[0] / nm1, dims))
+    if "pwcca" not in degenerate:
+        prepared["pwcca"] = Prepared(scal["pwcca"], lambda perm: pwcca_from_cov(cxx, cyy, cross(perm)[0] / nm1))
+    return prepared
+
+
+def _nulls(prepared: dict, n: int, permutations, calibrate, alpha: float, seed: int):
+    """p-values and calibrations of every prepared score from one sweep over the shuffles: each
+    shuffle is drawn once and scores every measure (a streamed cross product is one pass for all);
+    ``permutations`` and ``calibrate`` use the first N / K of the same seeded shuffles."""
+    count = max(permutations or 0, calibrate or 0)
+    null = {name: np.empty(count) for name in prepared}
+    for b, perm in enumerate(progress(stats.permutations(n, count, seed), total=count, desc="permutations",
+                                      unit="perm")):
+        for name, prep in prepared.items():
+            null[name][b] = prep.shuffled(perm)
+    p_values = {name: stats._p_value(p.value, null[name][:permutations]) for name, p in prepared.items()
+                } if permutations else {}
+    calibration = {name: stats.calibrate_scores(p.value, null[name][:calibrate], alpha=alpha)
+                   for name, p in prepared.items()} if calibrate else {}
+    return p_values, calibration
 
 
 __all__ = ["overlap", "OverlapResult", "default_ranks", "chance_overlap"]

@@ -67,6 +67,18 @@ def blocks(embs, backend: Backend, rows: int, desc: str | None = None, index=Non
         yield lo, [backend.tensor(e.rows(slice(lo, hi) if o is None else o[lo:hi])) for e, o in zip(embs, order)]
 
 
+def sample_rows(n: int, sample: int | None, seed: int, *, min_rows: int = 2) -> np.ndarray | None:
+    """The seeded row sample of the sampled forms (``sample`` rows of n without replacement, sorted so
+    that reads stay sequential), or None when ``sample`` is None or not below n. One stream per seed,
+    so ``similarity``, ``overlap`` and ``cka-matrix`` with the same ``--sample`` and ``--seed`` see the
+    same rows."""
+    if sample is None or sample >= n:
+        return None
+    if sample < min_rows:
+        raise InputError(f"sample {sample}: need at least {min_rows} rows")
+    return np.sort(np.random.default_rng([seed, 31]).choice(n, sample, replace=False))
+
+
 def check_positive(value, name: str, *, integer: bool = False, allow_none: bool = True):
     """``value`` as a positive finite float (or whole number with ``integer``); ``name`` is the
     Python argument, which the CLI shows as its flag. NaN, ±inf, strings and booleans are refused."""

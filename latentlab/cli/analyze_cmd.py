@@ -129,8 +129,11 @@ def cka_cmd(a, b, kernel, sigma_frac, debiased, max_n, sample, bootstrap, permut
 @click.option("--bootstrap", type=click.IntRange(1), metavar="N", help=BOOT_HELP)
 @click.option("--permutations", type=click.IntRange(1), metavar="N", help=PERM_HELP + " For svcca, pwcca, mutual_knn.")
 @calibration_options
+@click.option("--sample", type=click.IntRange(2), metavar="N",
+              help="Compute on N rows drawn at random (seeded; the same rows of A and B): mutual k-NN's "
+                   "--bootstrap needs every row in memory, the covariance scores and every null stream.")
 @common_options
-def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, calibrate, alpha, opts):
+def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, calibrate, alpha, sample, opts):
     """Subspace overlap of A and B: principal angles between their top PCA subspaces and, for
     row-paired inputs, SVCCA, PWCCA, angular Procrustes distance and mutual k-NN.
 
@@ -147,7 +150,8 @@ def overlap_cmd(a, b, rank, variance, k, bootstrap, permutations, calibrate, alp
     from ..analyze.overlap import overlap  # torch: imported when the command runs, not for --help
 
     res = overlap(a, b, rank=rank, variance=variance, k=k, bootstrap=bootstrap, permutations=permutations,
-                  calibrate=calibrate, alpha=alpha, seed=opts.seed, device=opts.device, dtype=opts.dtype)
+                  calibrate=calibrate, alpha=alpha, sample=sample, seed=opts.seed, device=opts.device,
+                  dtype=opts.dtype)
     if opts.json:
         out = res.to_dict()
         out.update({f"p_value_{m}": p for m, p in res.p_values.items()})
