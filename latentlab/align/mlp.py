@@ -28,9 +28,12 @@ and the held-out loss of that start competes for "best checkpoint" — a relatio
 ends close to ``ridge``, a nonlinear one improves on it.
 
 Seeded and deterministic on CPU (one generator for the split, shuffles and initial weights,
-one for dropout; deterministic algorithms while fitting). On CUDA the forward pass runs under
-bf16 autocast (the regulariser and the losses' reductions in float32). ``transform`` runs the
-saved float64 weights on the device, block by block.
+one for dropout; deterministic algorithms while fitting). On CUDA the projector's forward pass
+runs under autocast (:func:`amp_dtype`: bfloat16 where the GPU has it, else float16 with a
+``GradScaler``; the weights, optimiser state, losses, logits, temperature and the STRUCTURE
+softmax stay float32). Pairs that fit :data:`.feed.RESIDENT_BYTES` are moved to the device once;
+larger sets stay on the host and each batch goes over on its own (pinned memory on CUDA).
+``transform`` runs the saved float64 weights on the device, block by block.
 
 References
 ----------
@@ -58,6 +61,7 @@ from ..errors import InputError
 from ..io import validate
 from ..progress import progress
 from .base import DirectAligner, opt, psd_solve, register
+from .feed import PairFeed, amp_dtype
 from .linear import ALPHA_GRID, gcv_scores
 from .preprocess import PairStats
 from .structure import structure_loss
@@ -94,10 +98,16 @@ def forward(p, x: torch.Tensor, *, dropout: float = 0.0, gen: torch.Generator | 
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE (CLIP): row i of ``a`` and row i of ``b`` are the positives."""
-    logits = (logit_scale.exp() * (l2_normalize(a) @ l2_normalize(b).T)).float()
-    labels = torch.arange(len(a), device=a.device)
-    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+    """Symmetric InfoNCE (CLIP): row i of ``a`` and row i of ``b`` are the positives.
+
+    Always in at least float32, also inside an autocast region: the logits are cosines times a
+    scale up to 100, and bfloat16's 8-bit mantissa would put an error of ~0.4 on a logit of 100
+    — more than the gaps between neighbours the softmax is meant to resolve."""
+    dtype = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.float32)
+    with torch.autocast(a.device.type, enabled=False):
+        logits = logit_scale.to(dtype).exp() * (l2_normalize(a.to(dtype)) @ l2_normalize(b.to(dtype)).T)
+        labels = torch.arange(len(a), device=a.device)
+        return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
 def _batches(n: int, size: int, order: torch.Tensor | None = None) -> list[torch.Tensor]:
@@ -117,6 +127,9 @@ class MLPAligner(DirectAligner):
               "lr": 1e-3, "weight_decay": 0.01, "val_frac": 0.1, "patience": 10, "structure": 0.0,
               "structure_levels": 1, "seed": 0}
     TENSORS = tuple(_SHAPES)
+    #: mixed-precision policy of the forward pass (:func:`amp_dtype`); a runtime setting like
+    #: ``device``, not a model option, so it is neither in the artifact nor on the CLI
+    precision = "auto"
     underdetermined_solution = "the ridge start, weight decay and early stopping are all that regularise it"
 
     def __init__(self, *, hidden=1024, layers=2, dropout=0.1, loss="both", epochs=100, batch_size=256, lr=1e-3,
@@ -189,16 +202,14 @@ class MLPAligner(DirectAligner):
         stats = PairStats.stream(Xd[tr], Yd[tr], self.pre_x_, self.pre_y_, backend)  # fits the preprocessing
         if not stats.finite():
             raise InputError(f"mlp: the pair moments overflowed in {backend.dtype}; rescale the inputs or use `dtype` float64")
-        px, py = self.pre_x_.on(backend), self.pre_y_.on(backend)
-        Xp, Yp = px.apply(backend.tensor(Xd)), py.apply(backend.tensor(Yd))
-        Yout = py.invert(Yp)  # targets in the coordinates transform returns (pre_y.head(y))
+        rows = PairFeed(Xd, Yd, self.pre_x_.on(backend), self.pre_y_.on(backend), backend)
         params, alpha = self._init_params(stats, split, backend)
         t0 = time.perf_counter()
         deterministic = torch.are_deterministic_algorithms_enabled()
         try:
             if backend.device.type == "cpu":  # cheap on the CPU; on CUDA it needs a cuBLAS setting
                 torch.use_deterministic_algorithms(True)
-            curve = self._train(params, Xp, Yp, Yout, torch.as_tensor(tr), torch.as_tensor(va), split, backend)
+            curve = self._train(params, rows, torch.as_tensor(tr), torch.as_tensor(va), split, backend)
         finally:
             torch.use_deterministic_algorithms(deterministic)
         seconds = time.perf_counter() - t0
@@ -235,7 +246,14 @@ class MLPAligner(DirectAligner):
         out["out_b_"] = torch.zeros(dt, dtype=torch.float64)
         return {k: v.to(device=backend.device, dtype=backend.dtype).requires_grad_(True) for k, v in out.items()}, alpha
 
-    def _train(self, params, Xp, Yp, Yout, tr, va, split, backend) -> dict:
+    def _mapped_blocks(self, X, side, backend, block_rows):
+        if block_rows is None and side == "source":  # the hidden activations share the byte budget
+            b = (backend or Backend.make(self.device)).float64()
+            width = self.dim_source_ + self.dim_common_ + self.params_["hidden"] * (self.params_["layers"] - 1)
+            block_rows = b.block_rows(width, copies=2)
+        return super()._mapped_blocks(X, side, backend, block_rows)
+
+    def _train(self, params, rows: PairFeed, tr, va, split, backend) -> dict:
         p = self.params_
         dev = backend.device
         scale = torch.tensor(LOGIT_SCALE_INIT, dtype=backend.dtype, device=dev, requires_grad=True)
@@ -252,53 +270,67 @@ class MLPAligner(DirectAligner):
         sched = torch.optim.lr_scheduler.LambdaLR(optim, cosine)
         drop_gen = torch.Generator(device=dev).manual_seed(p["seed"] + 1)
         ns = SimpleNamespace(**params)
-        px, py = self.pre_x_.on(backend), self.pre_y_.on(backend)
-        amp = dev.type == "cuda" and backend.dtype == torch.float32
+        px, py = rows.px, rows.py
+        amp = amp_dtype(dev, backend.dtype, self.precision)
+        # float16's range needs loss scaling (gradients under 6e-8 flush to 0); bfloat16's does not
+        scaler = torch.amp.GradScaler(dev.type, enabled=amp == torch.float16)
 
         def losses(idx, train: bool):
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                z = forward(ns, Xp[idx], dropout=p["dropout"] if train else 0.0, gen=drop_gen)
+            x, y, yout = rows.batch(idx)
+            # only the projector's GEMMs run in the low precision; everything after is float32:
+            # the MSE's squared differences, InfoNCE's logits (cosine × up to 100) and its learnable
+            # temperature, and STRUCTURE's softmax(·/0.07) are sums and exponentials whose error
+            # would swamp the differences the losses measure (bf16 keeps ~3 significant digits)
+            with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+                z = forward(ns, x, dropout=p["dropout"] if train else 0.0, gen=drop_gen)
             z = z.to(backend.dtype)
             loss = torch.zeros((), dtype=backend.dtype, device=dev)
             if p["loss"] in ("mse", "both"):
-                loss = loss + ((z - Yp[idx]) ** 2).mean()
+                loss = loss + ((z - y) ** 2).mean()
             if p["loss"] in ("infonce", "both"):
-                loss = loss + info_nce(py.invert(z), Yout[idx], scale)
-            return z, loss
+                loss = loss + info_nce(py.invert(z), yout, scale)
+            return x, z, loss
 
         def val_loss() -> float:
             if not len(va):
                 return float("nan")
             with torch.no_grad():
-                parts = [(len(b), float(losses(va[b], False)[1])) for b in _batches(len(va), bs)]
+                parts = [(len(b), float(losses(va[b], False)[2])) for b in _batches(len(va), bs)]
             return sum(k * v for k, v in parts) / len(va)
 
         snapshot = lambda: {k: v.detach().clone() for k, v in params.items()}  # noqa: E731
         best_val, best, best_epoch, best_scale = val_loss(), snapshot(), 0, float(scale.detach().exp())
         val_start = best_val
-        train_curve, val_curve, struct_curve, bad, step, epoch = [], [], [], 0, 0, 0
+        train_curve, val_curve, struct_curve, bad, step, epoch, skipped = [], [], [], 0, 0, 0, 0
         bar = progress(range(1, p["epochs"] + 1), desc="fit mlp", unit="epoch")
         for epoch in bar:
             order = tr[torch.randperm(len(tr), generator=split)]
-            tot, stot = 0.0, 0.0
+            # running sums stay on the device: a float() per step would wait for the GPU every batch
+            tot = torch.zeros((), dtype=torch.float64, device=dev)
+            stot = torch.zeros_like(tot)
             for b in _batches(len(order), bs, order):
-                z, loss = losses(b, True)
+                x, z, loss = losses(b, True)
                 if p["structure"] > 0:
                     # the source space's own rows against the mapped rows in the target's coordinates
-                    reg = structure_loss(px.invert(Xp[b]), py.invert(z), p["structure_levels"])
+                    reg = structure_loss(px.invert(x), py.invert(z), p["structure_levels"])
                     loss = loss + p["structure"] * min(1.0, (step + 1) / warm) * reg
-                    stot += float(reg.detach()) * len(b)
+                    stot += reg.detach().double() * len(b)
                 optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                sched.step()
+                scaler.scale(loss).backward()  # the identity when the scaler is off
+                before = scaler.get_scale() if scaler.is_enabled() else 0.0
+                scaler.step(optim)  # skips the step (and lowers the scale) when float16 gradients overflowed
+                scaler.update()
+                if scaler.is_enabled() and scaler.get_scale() < before:
+                    skipped += 1  # the schedule advances with the steps taken, not the steps tried
+                else:
+                    sched.step()
                 step += 1
                 with torch.no_grad():
                     scale.clamp_(max=LOGIT_SCALE_MAX)
-                tot += float(loss.detach()) * len(b)
-            train_curve.append(tot / len(tr))
+                tot += loss.detach().double() * len(b)
+            train_curve.append(float(tot) / len(tr))
             if p["structure"] > 0:
-                struct_curve.append(stot / len(tr))
+                struct_curve.append(float(stot) / len(tr))
             v = val_loss()
             val_curve.append(v)
             if not math.isfinite(train_curve[-1]) or (len(va) and not math.isfinite(v)):
@@ -312,7 +344,9 @@ class MLPAligner(DirectAligner):
                 if bad >= p["patience"]:
                     break
         bar.close()
-        out = {"epochs_run": epoch, "best_epoch": best_epoch, "stopped_early": epoch < p["epochs"],
+        out = {"precision": str(backend.dtype).removeprefix("torch.") if amp is None else f"{amp}".removeprefix("torch.") + " autocast"
+                            + (f" + loss scaling ({skipped} overflowed steps skipped)" if scaler.is_enabled() else ""),
+               "resident": rows.resident, "epochs_run": epoch, "best_epoch": best_epoch, "stopped_early": epoch < p["epochs"],
                "val_loss_start": None if not len(va) else val_start,
                "best_val_loss": None if not len(va) else best_val, "logit_scale": best_scale,
                "train_loss": train_curve, "val_loss": val_curve if len(va) else None, "best_params": best}
