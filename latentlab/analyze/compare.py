@@ -74,8 +74,13 @@ def measure_params(measure: registry.Measure, params: dict | None, shared: dict 
 def constant_reason(x: torch.Tensor, name: str) -> str | None:
     """Why a measure is undefined for ``x`` (every column constant), or None."""
     if x.shape[0] < 2 or float((x - x[0]).abs().max()) == 0.0:
-        return f"{name}: every row is the same (zero variance); similarity is undefined"
+        return constant_message(name)
     return None
+
+
+def constant_message(name: str) -> str:
+    """The note of a constant input (every row the same), wherever it was found."""
+    return f"{name}: every row is the same (zero variance); similarity is undefined"
 
 
 def interval(measure: registry.Measure, x, y, params: dict, value: float, n_resamples: int, *,
@@ -164,4 +169,4 @@ def similarity(a, b, metrics=DEFAULT_METRICS, *, params: dict | None = None, k: 
 
 
 __all__ = ["similarity", "SimilarityResult", "SimilarityScore", "DEFAULT_METRICS", "interval", "check_metrics",
-           "measure_params", "constant_reason"]
+           "measure_params", "constant_reason", "constant_message"]

@@ -22,9 +22,10 @@ from ..io import as_embeddings, require_paired, require_rows
 from ..results import Estimate, ResultMixin, estimate
 from .. import stats
 from . import registry
-from .cka import KERNELS, _check_rbf_variance, _hsic_linear, _ratio, _stream, rbf_cka
-from .compare import check_metrics, constant_reason, interval, measure_params
-from .prep import SIMILARITY, check_positive, load, require_in_memory, require_variance
+from .cka import KERNELS, _check_rbf_variance, _hsic_from_parts, _hsic_linear, _ratio, _stream, rbf_cka
+from .compare import check_metrics, constant_message, constant_reason, interval, measure_params
+from .overlap_resample import CrossNull
+from .prep import SIMILARITY, Prepared, check_positive, load, require_in_memory, require_variance, sample_rows
 
 @dataclass(frozen=True)
 class CKAMatrix(ResultMixin):
@@ -113,7 +114,7 @@ class SimilarityMatrix(ResultMixin):
 
 def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: dict | None = None,
                       row_labels=None, col_labels=None, calibrate: int | None = None, alpha: float = 0.05,
-                      bootstrap: int | None = None, seed: int = 0, level: float = 0.95,
+                      bootstrap: int | None = None, sample: int | None = None, seed: int = 0, level: float = 0.95,
                       device="auto", dtype="float32") -> SimilarityMatrix:
     """``metric`` between every input of ``rows`` and every input of ``cols`` (all row-paired).
 
@@ -122,12 +123,21 @@ def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: di
     calibrated best (max for similarities, min for distances) and mean cell, from one null
     in which each permutation shuffles every column layer the same way.
     ``bootstrap`` N gives each cell a 95 % interval (scheme as :func:`latentlab.analyze.compare.similarity`).
+    ``sample`` N computes every cell on N rows drawn without replacement (seeded, the same rows of every layer).
+
+    Out of core: linear and debiased CKA stream when the layers do not fit
+    :data:`~latentlab.analyze.prep.IN_MEMORY_BYTES` — the cells from one moment pass over every
+    layer, each cell's interval from one pass of per-group sums (:mod:`~latentlab.analyze.cka_resample`),
+    the null from one pass per shuffle over every layer (:class:`~latentlab.analyze.overlap_resample.CrossNull`);
+    with the same seed they equal the in-memory numbers. Every other measure needs the rows in memory
+    and is refused above the budget before a row is read, pointing to ``sample``.
     """
     (measure,) = check_metrics([metric])
     p = measure_params(measure, {measure.name: dict(params or {})})
     backend = as_backend(device, dtype)
     calibrate = check_positive(calibrate, "calibrate", integer=True)
     bootstrap = check_positive(bootstrap, "bootstrap", integer=True)
+    sample = check_positive(sample, "sample", integer=True)
     if calibrate:
         alpha = stats.check_alpha(alpha)
     symmetric = cols is None
@@ -140,15 +150,24 @@ def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: di
     require_rows(r_embs[0], 4, "the matrix")
     rl = list(row_labels) if row_labels is not None else [e.name for e in r_embs]
     cl = rl if symmetric else (list(col_labels) if col_labels is not None else [e.name for e in c_embs])
-    require_in_memory(r_embs + ([] if symmetric else list(c_embs)), backend, f"the {measure.name} matrix",
-                      hint="use the linear CKA matrix (cka_matrix, streamed) or a row sample")
-    xs = [load(e, backend) for e in r_embs]
-    ys = xs if symmetric else [load(e, backend) for e in c_embs]
-    # why each layer is undefined (constant), once per layer; its cells stay None
-    row_reason = [constant_reason(x, e.name) for x, e in zip(xs, r_embs)]
-    col_reason = row_reason if symmetric else [constant_reason(y, e.name) for y, e in zip(ys, c_embs)]
-    notes = [r for r in row_reason + ([] if symmetric else col_reason) if r]
-    n_r, n_c = len(xs), len(ys)
+    embs = r_embs + ([] if symmetric else list(c_embs))
+    picked = sample_rows(r_embs[0].n, sample, seed, min_rows=4)
+    n = r_embs[0].n if picked is None else len(picked)
+    notes = [] if picked is None else [f"every cell on {n} of {r_embs[0].n} rows (seeded sample without replacement)"]
+    if picked is None and measure.name in ("linear_cka", "debiased_cka") and not _fits(embs, backend.float64()):
+        cells = _LinearStreamed(r_embs, c_embs, symmetric, p.get("debiased", measure.params["debiased"]), backend)
+        row_reason, col_reason = cells.reasons
+    else:
+        # every other measure holds the (sampled) rows of every layer: refuse before any row is read
+        require_in_memory(embs, backend, f"the {measure.name} matrix", rows=None if picked is None else n)
+        xs = [load(e, backend, picked) for e in r_embs]
+        ys = xs if symmetric else [load(e, backend, picked) for e in c_embs]
+        cells = _InMemory(measure, xs, ys, p, backend)
+        # why each layer is undefined (constant), once per layer; its cells stay None
+        row_reason = [constant_reason(x, e.name) for x, e in zip(xs, r_embs)]
+        col_reason = row_reason if symmetric else [constant_reason(y, e.name) for y, e in zip(ys, c_embs)]
+    notes += [r for r in row_reason + ([] if symmetric else col_reason) if r]
+    n_r, n_c = len(r_embs), len(c_embs)
     mat: list[list] = [[None] * n_c for _ in range(n_r)]
     preps: list[list] = [[None] * n_c for _ in range(n_r)]
     for i in range(n_r):
@@ -159,11 +178,11 @@ def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: di
                 continue
             if row_reason[i] or col_reason[j]:
                 continue
-            preps[i][j] = measure.prepare(xs[i], ys[j], backend=backend, **p)
+            preps[i][j] = cells.prepare(i, j)
             notes += preps[i][j].notes
             value = preps[i][j].value
             if bootstrap and value is not None:
-                value = interval(measure, xs[i], ys[j], p, value, bootstrap, seed=seed, level=level, backend=backend)
+                value = cells.interval(i, j, value, bootstrap, seed=seed, level=level)
             mat[i][j] = value
             if symmetric:
                 mat[j][i] = value
@@ -171,11 +190,79 @@ def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: di
     if bootstrap:
         scheme = next((v.method for row in mat for v in row if isinstance(v, Estimate) and v.interval), None)
     if calibrate:
-        calibrated, aggregate = _calibrate(preps, measure, r_embs[0].n, calibrate, alpha, seed, symmetric)
+        calibrated, aggregate = _calibrate(preps, measure, n, calibrate, alpha, seed, symmetric)
     mat = [[estimate(v) for v in row] for row in mat]
     return SimilarityMatrix(metric=measure.name, direction=measure.direction, row_labels=rl, col_labels=cl,
-                            matrix=mat, n=r_embs[0].n, params={**measure.params, **p}, calibrated=calibrated,
+                            matrix=mat, n=n, params={**measure.params, **p}, calibrated=calibrated,
                             aggregate=aggregate, bootstrap=scheme, symmetric=symmetric, notes=notes)
+
+
+def _fits(embs, backend) -> bool:
+    try:
+        require_in_memory(embs, backend, "")
+    except InputError:
+        return False
+    return True
+
+
+class _InMemory:
+    """Cells of any registered measure from rows in memory."""
+
+    def __init__(self, measure, xs, ys, params, backend):
+        self.measure, self.xs, self.ys, self.params, self.backend = measure, xs, ys, params, backend
+
+    def prepare(self, i: int, j: int) -> Prepared:
+        return self.measure.prepare(self.xs[i], self.ys[j], backend=self.backend, **self.params)
+
+    def interval(self, i, j, value, n_resamples, *, seed, level) -> Estimate:
+        return interval(self.measure, self.xs[i], self.ys[j], self.params, value, n_resamples, seed=seed,
+                        level=level, backend=self.backend)
+
+
+class _LinearStreamed:
+    """Cells of linear (or debiased) CKA from streamed passes: one moment pass over every layer
+    for the values; per cell, one pass of per-group sums for its interval; per shuffle, one pass
+    over every layer (B's layers read in the shuffled order) for every cell's null score."""
+
+    def __init__(self, r_embs, c_embs, symmetric: bool, debiased: bool, backend):
+        self.r, self.c, self.debiased, self.backend = list(r_embs), list(c_embs), bool(debiased), backend
+        self.col = 0 if symmetric else len(self.r)  # column layer j is input col + j of the moment pass
+        self.n = self.r[0].n
+        self.mom, self.ext = _stream(self.r if symmetric else self.r + self.c, backend, self.debiased)
+        layers = self.r if symmetric else self.r + self.c
+        self.tr = [float(torch.trace(self.mom.centered(i))) for i in range(len(layers))]
+        reasons = [None if t > 0 else constant_message(e.name) for t, e in zip(self.tr, layers)]
+        k = len(layers)
+        self.reasons = (reasons[: len(self.r)], reasons if symmetric else reasons[len(self.r) :])
+        self.self_h = [None if reasons[i] else _hsic_linear(self.mom, self.ext, i, i, self.debiased) for i in range(k)]
+        self._cross = None
+
+    def _null(self) -> CrossNull:
+        if self._cross is None:
+            means = [self.mom.mean(i) for i in range(len(self.tr))]
+            right = [means[self.col + j] for j in range(len(self.c))]
+            self._cross = CrossNull(self.r, self.c, means[: len(self.r)], right, self.backend, row_norms=self.debiased)
+        return self._cross
+
+    def prepare(self, i: int, j: int) -> Prepared:
+        a, b = i, self.col + j
+        value = _ratio(_hsic_linear(self.mom, self.ext, a, b, self.debiased), self.self_h[a], self.self_h[b])
+
+        def score(perm) -> float:
+            cross = self._null()
+            c = cross.block(perm, i, j)
+            r = float(cross(perm)[1][i, j]) if self.debiased else 0.0
+            hxy = _hsic_from_parts(float((c * c).sum()), r, self.tr[a], self.tr[b], self.n, self.debiased)
+            return _ratio(hxy, self.self_h[a], self.self_h[b])
+
+        return Prepared(value, score)
+
+    def interval(self, i, j, value, n_resamples, *, seed, level) -> Estimate:
+        from .cka_resample import linear_cka_bootstrap_streamed
+        a, b = i, self.col + j
+        return linear_cka_bootstrap_streamed(self.r[i], self.c[j], (self.mom.mean(a), self.mom.mean(b)), n_resamples,
+                                             backend=self.backend, debiased=self.debiased, seed=seed, level=level,
+                                             value=value)
 
 
 def _calibrate(preps, measure, n, n_permutations, alpha, seed, symmetric):

@@ -126,10 +126,13 @@ def similarity_cmd(a, b, metrics, list_, sample, k, rsa_method, rdm, whiten, sig
 @measure_options
 @click.option("--bootstrap", type=click.IntRange(1), metavar="N", help=BOOT_HELP + " Per cell.")
 @calibration_options
+@click.option("--sample", type=click.IntRange(4), metavar="N",
+              help="Compute every cell on N rows drawn at random (seeded; the same rows of every layer): for the "
+                   "measures that need the rows in memory (all but linear / debiased CKA, which stream).")
 @common_options
 @engine_options
 def cka_matrix_cmd(files, row_files, col_files, metric, kernel, debiased, max_n, k, rsa_method, rdm, whiten,
-                   sigma_frac, variance, bootstrap, calibrate, alpha, opts):
+                   sigma_frac, variance, bootstrap, calibrate, alpha, sample, opts):
     """CKA (or any paired measure) between every pair of FILES, or every --rows × --cols layer.
 
     Square (FILES): the linear kernel reads each file once per row block, not once per pair.
@@ -159,7 +162,7 @@ def cka_matrix_cmd(files, row_files, col_files, metric, kernel, debiased, max_n,
         params["k"] = k
     if metric == "rbf_cka" and debiased:
         params["debiased"] = True
-    streamed = files and not (calibrate or bootstrap) and metric in ("linear_cka", "debiased_cka")
+    streamed = files and not (calibrate or bootstrap or sample) and metric in ("linear_cka", "debiased_cka")
     if streamed:
         res = cka_matrix(files, kernel="linear", debiased=metric == "debiased_cka", max_n=max_n,
                          device=opts.device, dtype=opts.dtype)
@@ -170,7 +173,7 @@ def cka_matrix_cmd(files, row_files, col_files, metric, kernel, debiased, max_n,
         return click.echo(f"{'debiased ' if res.debiased else ''}linear CKA matrix (similarity, 1 = identical), "
                           f"n = {res.n}\n\n" + table(body, ["input", *short]))
     res = similarity_matrix(list(files) or rows, None if files else cols, metric=metric, params=params,
-                            calibrate=calibrate, alpha=alpha, bootstrap=bootstrap, seed=opts.seed,
+                            calibrate=calibrate, alpha=alpha, bootstrap=bootstrap, sample=sample, seed=opts.seed,
                             device=opts.device, dtype=opts.dtype)
     if opts.json:
         return emit_json(res)
