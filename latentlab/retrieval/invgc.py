@@ -37,6 +37,8 @@ from ..knn import topk_cosine
 
 DEFAULT_POOL_RATE = 0.01
 DEFAULT_R = 0.1
+#: the Python argument of each bank, for messages (the CLI shows its flag)
+BANK_ARGS = {"gallery": "bank_gallery", "query": "bank_queries"}
 
 
 def pool_size(pool_rate: float, n_bank: int) -> int:
@@ -67,11 +69,16 @@ class _Bank:
     k: int = 0
 
 
-def _prepare_bank(data, local: bool, pool_rate: float, backend: Backend) -> _Bank:
+def _prepare_bank(data, local: bool, pool_rate: float, backend: Backend, name: str = "bank") -> _Bank:
     n, dim = len(data), int(data.shape[1])
     bank = _Bank(data=data, n=n, local=local)
     if local:
+        from ..analyze.prep import require_in_memory
+        from ..io import Embeddings
+
         bank.k = pool_size(pool_rate, n)
+        require_in_memory([Embeddings(data, name)], backend, f"LocalAdj (`fix` localadj) on `{name}`",
+                          hint="use `fix` invgc (the full graph streams), or a random sample of the bank")
         # embedding_bag needs the normalised bank in memory (n × d, the size of the input)
         bank.rows = l2_normalize(backend.tensor(np.asarray(data[:])))
         return bank
@@ -114,7 +121,8 @@ class InvGCPlan:
 
     def __init__(self, gallery, banks: dict[str, object], *, local: bool, pool_rate: float, backend: Backend):
         self.gallery, self.backend, self.local = gallery, backend, local
-        self.banks = {name: _prepare_bank(b, local, pool_rate, backend) for name, b in banks.items() if b is not None}
+        self.banks = {name: _prepare_bank(b, local, pool_rate, backend, BANK_ARGS.get(name, name))
+                      for name, b in banks.items() if b is not None}
         if not self.banks:
             raise InputError("InvGC needs at least one bank: bank_gallery and/or bank_queries")
         self.w_mean: dict[str, float] = {}
@@ -124,8 +132,17 @@ class InvGCPlan:
         self.rows = max(64, backend.block_rows(int(gallery.shape[1]), copies=8))
         self._messages: dict[str, torch.Tensor] | None = None
 
+    def _fits(self, copies: int = 1) -> bool:
+        """``copies`` gallery-sized float matrices fit the memory budget (else they are not held)."""
+        from ..analyze.prep import IN_MEMORY_BYTES
+
+        return copies * len(self.gallery) * int(self.gallery.shape[1]) * self.backend.itemsize <= IN_MEMORY_BYTES
+
     def cache_messages(self) -> None:
-        """Keep the (n × d) messages of every bank: a rate sweep then costs one pass per rate."""
+        """Keep the (n × d) messages of every bank: a rate sweep then costs one pass per rate.
+        Above the memory budget nothing is kept and every rate recomputes them (streamed)."""
+        if not self._fits(len(self.banks)):
+            return
         out = {name: [] for name in self.banks}
         for lo in range(0, len(self.gallery), self.rows):
             raw = np.asarray(self.gallery[lo : lo + self.rows])
@@ -134,21 +151,60 @@ class InvGCPlan:
                 out[name].append(_message(g, raw, bank, self.w_mean.get(name), self.backend))
         self._messages = {name: torch.cat(parts) for name, parts in out.items()}
 
-    def apply(self, rates: dict[str, float]) -> np.ndarray:
-        """The corrected gallery for rates {'gallery': r_g, 'query': r_q} (float, backend dtype)."""
+    def corrected(self, raw: np.ndarray, rates: dict[str, float], where=None) -> torch.Tensor:
+        """Corrected rows for the gallery rows ``raw`` (rows ``where`` of the gallery: a slice or
+        indices, used to find cached messages). Each row depends only on itself and the banks."""
+        g = l2_normalize(self.backend.tensor(raw))
+        parts = []
+        for name, bank in self.banks.items():
+            msg = (self._messages[name][where] if self._messages is not None and where is not None
+                   else _message(g, raw, bank, self.w_mean.get(name), self.backend))
+            parts.append(l2_normalize(g - float(rates[name]) * msg))
+        return parts[0] if len(parts) == 1 else l2_normalize(0.5 * parts[0] + 0.5 * parts[1])
+
+    def apply(self, rates: dict[str, float]):
+        """The corrected gallery for rates {'gallery': r_g, 'query': r_q} (float, backend dtype):
+        an array when it fits the memory budget, else a :class:`CorrectedGallery` whose rows are
+        computed as they are read (retrieval reads the gallery in chunks: nothing n × d is held)."""
+        if not self._fits():
+            return CorrectedGallery(self, rates)
         n, dim = len(self.gallery), int(self.gallery.shape[1])
         out = np.empty((n, dim), dtype=np.float64 if self.backend.dtype == torch.float64 else np.float32)
         for lo in range(0, n, self.rows):
             raw = np.asarray(self.gallery[lo : lo + self.rows])
-            g = l2_normalize(self.backend.tensor(raw))
-            parts = []
-            for name, bank in self.banks.items():
-                msg = (self._messages[name][lo : lo + g.shape[0]] if self._messages is not None
-                       else _message(g, raw, bank, self.w_mean.get(name), self.backend))
-                parts.append(l2_normalize(g - float(rates[name]) * msg))
-            new = parts[0] if len(parts) == 1 else l2_normalize(0.5 * parts[0] + 0.5 * parts[1])
-            out[lo : lo + g.shape[0]] = new.cpu().numpy()
+            out[lo : lo + len(raw)] = self.corrected(raw, rates, slice(lo, lo + len(raw))).cpu().numpy()
         return out
+
+
+class CorrectedGallery:
+    """The InvGC-corrected gallery as a lazy row source (shape, dtype, row indexing, ``np.asarray``):
+    rows are corrected when read, so a gallery larger than memory streams through retrieval."""
+
+    ndim = 2
+    lazy_rows = True
+
+    def __init__(self, plan: InvGCPlan, rates: dict[str, float]):
+        self.plan, self.rates = plan, dict(rates)
+        self.shape = (len(plan.gallery), int(plan.gallery.shape[1]))
+        self.dtype = np.dtype(np.float64 if plan.backend.dtype == torch.float64 else np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        if isinstance(index, slice) and index.indices(len(self))[2] == 1:
+            start, stop, _ = index.indices(len(self))
+            where = slice(start, max(start, stop))
+        else:
+            where = np.arange(len(self))[index]
+        raw = np.asarray(self.plan.gallery[where])
+        if raw.ndim == 1:
+            return self.plan.corrected(raw[None], self.rates, where).cpu().numpy()[0]
+        return self.plan.corrected(raw, self.rates, where).cpu().numpy()
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self[:]
+        return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
 def invgc(gallery, *, bank_gallery=None, bank_queries=None, r_gallery: float = DEFAULT_R,
@@ -179,4 +235,4 @@ def invgc(gallery, *, bank_gallery=None, bank_queries=None, r_gallery: float = D
     check_pool_rate(pool_rate)
     r_gallery, r_query = check_param("r_gallery", r_gallery), check_param("r_query", r_query)
     plan = InvGCPlan(eg.data, banks, local=local_adj, pool_rate=pool_rate, backend=backend)
-    return plan.apply({"gallery": r_gallery, "query": r_query})
+    return np.asarray(plan.apply({"gallery": r_gallery, "query": r_query}))
