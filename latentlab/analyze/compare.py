@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from ..compute import as_backend
@@ -22,7 +21,7 @@ from ..io import require_nonzero_rows
 from ..results import Estimate, ResultMixin, estimate
 from .. import stats
 from . import registry
-from .prep import check_positive, load, pair, require_in_memory
+from .prep import check_positive, load, pair, require_in_memory, sample_rows
 
 DEFAULT_METRICS = ("linear_cka", "debiased_cka", "mutual_knn", "cknna", "svcca", "rsa", "distance_correlation")
 
@@ -119,8 +118,11 @@ def similarity(a, b, metrics=DEFAULT_METRICS, *, params: dict | None = None, k: 
     backend = as_backend(device, dtype)
     ea, eb = pair(a, b, "similarity", min_rows=4)
     sample = check_positive(sample, "sample", integer=True)
-    # every measure here holds the (sampled) rows: refuse before any row is read, not at the load
-    require_in_memory([ea, eb], backend, "similarity", rows=None if sample is None else min(sample, ea.n))
+    # every measure here holds the (sampled) rows — resampling recomputes on them — so refuse before any
+    # row is read, not at the load; the streamed forms of linear CKA and SVCCA / PWCCA are other commands
+    require_in_memory([ea, eb], backend, "similarity", rows=None if sample is None else min(sample, ea.n),
+                      hint="pass `sample` N to compute every measure on N random rows (linear CKA with its "
+                           "intervals and nulls streams in latentlab cka, SVCCA / PWCCA in latentlab overlap)")
     for m in measures:  # the k-NN family ranks neighbours by cosine: the zero-row rule (io) applies
         if m.invariant_to() == registry._COSINE_KNN:
             require_nonzero_rows(ea, m.name), require_nonzero_rows(eb, m.name)
@@ -131,12 +133,8 @@ def similarity(a, b, metrics=DEFAULT_METRICS, *, params: dict | None = None, k: 
         alpha = stats.check_alpha(alpha)
     for name in params or {}:
         registry.get(name)
-    sample = check_positive(sample, "sample", integer=True)
-    rows, notes_all = None, []
-    if sample is not None and sample < ea.n:
-        if sample < 4:
-            raise InputError(f"sample {sample}: need at least 4 rows")
-        rows = np.sort(np.random.default_rng([seed, 31]).choice(ea.n, sample, replace=False))
+    rows, notes_all = sample_rows(ea.n, sample, seed, min_rows=4), []
+    if rows is not None:
         notes_all.append(f"every measure on {sample} of {ea.n} rows (seeded sample without replacement)")
     x, y = load(ea, backend, rows), load(eb, backend, rows)
     n = x.shape[0]
