@@ -278,7 +278,8 @@ def stream_moments(*sources, backend: Backend, second: bool = True, transform=No
 # --------------------------------------------------------------------------- engines
 # Every streamed statistic is a sum over row blocks kept by an *accumulator*: an object with
 # ``update(*blocks)`` (row-aligned tensors, one per source), ``merge(other)`` (add a partial
-# sum) and ``shift`` (what it sums around, or None), made by ``make(shift=...)``. The local
+# sum) and ``shift`` (what it sums around, or None), made by ``make(shift=...)``; optionally
+# ``seek(row)`` (told the global index of the next block's first row) and ``state_bytes``. The local
 # engine feeds it every block in turn; another engine (``latentlab.dask``) feeds copies of it
 # on workers, all around the shift of the first block, and merges them — the finishing
 # formulas never see the difference.
@@ -310,14 +311,23 @@ def accumulate(sources, make, backend: Backend, *, rows: int, transform=None, de
 
 
 def accumulate_rows(sources, make, backend: Backend, *, rows: int, start: int = 0, stop: int | None = None,
-                    shift=None, transform=None, desc: str | None = None):
-    """The local pass (rows ``start:stop``) of :func:`accumulate`; engines run it on their workers."""
+                    shift=None, transform=None, desc: str | None = None, offset: int = 0, acc=None):
+    """The local pass (rows ``start:stop``) of :func:`accumulate`; engines run it on their workers.
+
+    ``offset`` is the global index of the sources' row 0 (an engine's row range read as its own
+    array); an accumulator with ``seek(row)`` is told where each block starts, so what it does per
+    row may depend on the global row index (the random row groups of a bootstrap). ``acc``
+    continues an existing accumulator instead of ``make(shift=shift)``.
+    """
     from .progress import row_blocks
 
     stop = len(sources[0]) if stop is None else stop
-    acc = make(shift=shift)
+    acc = make(shift=shift) if acc is None else acc
+    seek = getattr(acc, "seek", None)
     for lo in row_blocks(start, stop, rows, desc):  # a rows/s bar when ``desc`` names the pass
         tensors = [backend.tensor(np.asarray(s[lo : min(lo + rows, stop)])) for s in sources]
+        if seek is not None:
+            seek(offset + lo)
         acc.update(*(tensors if transform is None else [transform(t) for t in tensors]))
     return acc
 
@@ -341,6 +351,11 @@ class Joint:
         for p in self.parts:
             p.update(*blocks)
         return self
+
+    def seek(self, row: int) -> None:
+        for p in self.parts:
+            if hasattr(p, "seek"):
+                p.seek(row)
 
     def merge(self, other: "Joint") -> "Joint":
         for p, q in zip(self.parts, other.parts):

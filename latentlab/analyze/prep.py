@@ -9,12 +9,14 @@ form as the way out, rather than let the process be killed for memory.
 """
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 
 import numpy as np
 import torch
 
+from .. import stats
 from ..compute import Backend
 from ..errors import DegenerateInput, InputError, LatentlabWarning
 from ..io import Embeddings, as_embeddings, require_paired, require_rows
@@ -153,3 +155,80 @@ def add_group_products(targets, label: torch.Tensor, one_per_row: bool) -> None:
         for out, p, q in sorted_:
             out[g] += (p[lo : lo + c].T @ q[lo : lo + c]).to(torch.float64)
         lo += c
+
+
+@functools.lru_cache(maxsize=4)
+def _group_labels(n: int, groups: int, seed: int) -> torch.Tensor:
+    # cached: every row range of a pass (a Dask worker runs several) slices the same assignment
+    return torch.as_tensor(stats.group_labels(n, groups, seed))
+
+
+class GroupSums:
+    """Per-group sums of per-row quantities over a fixed random grouping of n rows: the stored
+    sums that :func:`latentlab.stats.bootstrap_sums` resamples (Efron & Tibshirani 1993, ch. 6).
+
+    Row r belongs to group ``stats.group_labels(n, groups, seed)[r]`` — a function of its global
+    index only — so any split of the pass (row blocks, a shard folder, Dask workers told where
+    their range starts through :meth:`seek`) gives the same sums up to summation order, and partial
+    accumulators add up (:meth:`merge`): an accumulator of :func:`latentlab.compute.accumulate`.
+
+    ``add(acc, blocks, label)`` adds one block's sums into the dict ``acc.sums`` (empty until the
+    first block; ``add`` creates its (``acc.groups``, …) float64 tensors there, on the rows' device),
+    ``blocks`` being the raw row-aligned blocks and ``label`` their groups; it may use
+    :func:`add_group_products` (with ``acc.one_per_row``) for the d × d terms. ``centre`` — the
+    vectors the rows are centred on, the full-data means — is the accumulator's fixed ``shift``. ``group_bytes``: the bytes of
+    one group's sums (``state_bytes`` tells an engine how large a partial is).
+    """
+
+    def __init__(self, n: int, groups: int, seed: int, add, centre, group_bytes: int = 0, *, shift=None):
+        self.n_rows, self.groups, self.seed, self.add = int(n), int(groups), int(seed), add
+        self._centre = tuple(torch.as_tensor(c, dtype=torch.float64) for c in (centre if shift is None else shift))
+        self.state_bytes = int(group_bytes) * self.groups
+        self.sums: dict = {}
+        self._at = 0
+
+    @property
+    def shift(self) -> tuple:
+        return self._centre
+
+    @property
+    def one_per_row(self) -> bool:
+        return self.groups == self.n_rows
+
+    def seek(self, row: int) -> None:
+        self._at = int(row)
+
+    def update(self, *blocks: torch.Tensor) -> "GroupSums":
+        m = int(blocks[0].shape[0])
+        if not 0 <= self._at <= self.n_rows - m:
+            raise ValueError(f"rows {self._at}:{self._at + m} are outside the {self.n_rows} grouped rows")
+        label = _group_labels(self.n_rows, self.groups, self.seed)[self._at : self._at + m].to(blocks[0].device)
+        self.add(self, blocks, label)
+        self._at += m
+        return self
+
+    def merge(self, other: "GroupSums") -> "GroupSums":
+        if not self.sums:
+            self.sums = {k: v.clone() for k, v in other.sums.items()}
+            return self
+        for k, v in other.sums.items():
+            self.sums[k] += v.to(self.sums[k].device)
+        return self
+
+
+class PermutedRows:
+    """The rows of a row source in the order ``perm``: row i is ``data[perm[i]]``. A source of
+    :func:`latentlab.compute.accumulate` (pickled to Dask workers with its permutation), so a
+    shuffled pairing is read block by block wherever the pass runs."""
+
+    def __init__(self, data, perm):
+        self.data, self.perm = data, np.asarray(perm, dtype=np.int64)
+        if self.perm.shape != (len(data),):
+            raise ValueError(f"a permutation of {len(data)} rows has {self.perm.size} entries")
+        self.shape, self.dtype = tuple(data.shape), data.dtype
+
+    def __len__(self) -> int:
+        return len(self.perm)
+
+    def __getitem__(self, index):
+        return np.asarray(self.data[self.perm[index]])

@@ -20,6 +20,7 @@ zeros included, as in scikit-hubness; hubs: N_k > 2k).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +33,7 @@ from ..progress import progress
 from ..results import Estimate, ResultMixin, estimate, interval_methods
 from .. import stats
 from . import neighbors
-from .prep import add_group_products, blocks, check_positive, load, require_in_memory, require_variance
+from .prep import GroupSums, add_group_products, check_positive, load, require_in_memory, require_variance
 
 RTOL = 1e-12
 
@@ -130,11 +131,11 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
         values["hubness_skew"] = hub["skew"]
     out = dict(values)
     if bootstrap:
-        it = blocks([ea], backend, 4 * rows, "spectrum bootstrap")  # long blocks: fewer G·d² float64 adds
         # products in float64 when a half-sample can be rank-deficient (float32 rounding would lift its zero
         # eigenvalues); with n/2 well above d the compute dtype, as the point estimate's moments
         gemm = torch.float64 if ea.n < 8 * ea.dim else backend.dtype
-        out.update(_bootstrap_moments(it, ea.n, mom.mean(0), values, bootstrap, seed, level, gemm))
+        # long blocks: fewer G·d² float64 adds
+        out.update(_bootstrap_moments(ea, backend, 4 * rows, mom.mean(0), values, bootstrap, seed, level, gemm))
         if occ is not None:
             x = load(ea, backend, what="the hubness interval")
             # the k-NN graph is recomputed on each half-sample: resampling the k-occurrences
@@ -153,7 +154,7 @@ def spectrum(a, *, top: int = 10, k: int = 10, hubness: bool = True, bootstrap: 
         notes=notes, eigenvalues=lam)
 
 
-def _bootstrap_moments(block_iter, n: int, mean: torch.Tensor, full: dict, n_resamples: int, seed: int,
+def _bootstrap_moments(ea, backend, rows: int, mean: torch.Tensor, full: dict, n_resamples: int, seed: int,
                        level: float, gemm_dtype=torch.float64, budget: int | None = None) -> dict:
     """Half-sampling intervals of the spectral statistics from per-group sums of one streamed pass.
 
@@ -161,28 +162,15 @@ def _bootstrap_moments(block_iter, n: int, mean: torch.Tensor, full: dict, n_res
     each group keeps Σ(x − x̄), Σ(x − x̄)(x − x̄)ᵀ, Σ x̂, Σ‖x̂‖², so memory is G·d² whatever n
     (G = n when the sums fit :data:`latentlab.stats.DEFAULT_SUMS_BUDGET`). Rows are centred on the
     full-data mean (``mean``, from the point pass) so S₂ − S₁S₁ᵀ/N does not cancel; the d × d
-    products are formed in ``gemm_dtype`` and summed in float64.
+    products are formed in ``gemm_dtype`` and summed in float64. The pass (blocks of ``rows``) goes
+    through :func:`latentlab.compute.accumulate`: on the Dask engine the workers form the sums.
     """
-    d = mean.shape[0]
-    groups = stats.group_count(n, 8 * (d * d + 2 * d + 2), budget or stats.DEFAULT_SUMS_BUDGET)
-    labels = torch.as_tensor(stats.group_labels(n, groups, seed))
-    sums: dict = {}
-    for lo, (xb,) in block_iter:
-        f64 = dict(dtype=torch.float64, device=xb.device)
-        if not sums:
-            sums = {"n": torch.zeros(groups, **f64), "s1": torch.zeros(groups, d, **f64),
-                    "su": torch.zeros(groups, d, **f64), "suu": torch.zeros(groups, **f64),
-                    "s2": torch.zeros(groups, d, d, **f64)}
-        x = xb.to(torch.float64)
-        label = labels[lo : lo + x.shape[0]].to(xb.device)
-        xc = x - mean.to(x.device)
-        u = l2_normalize(x)
-        sums["n"].index_add_(0, label, torch.ones(x.shape[0], **f64))
-        sums["s1"].index_add_(0, label, xc)
-        sums["su"].index_add_(0, label, u)
-        sums["suu"].index_add_(0, label, (u * u).sum(1))
-        xg = xc.to(gemm_dtype)
-        add_group_products([(sums["s2"], xg, xg)], label, groups == n)
+    d = int(mean.shape[0])
+    per_group = 8 * (d * d + 2 * d + 2)
+    groups = stats.group_count(ea.n, per_group, budget or stats.DEFAULT_SUMS_BUDGET)
+    make = functools.partial(GroupSums, ea.n, groups, seed, functools.partial(_add_half_sums, gemm_dtype=gemm_dtype),
+                             (mean.to(torch.float64).cpu(),), per_group)
+    sums = accumulate([ea.data], make, backend, rows=rows, desc="spectrum bootstrap").sums
 
     def statistic(s: dict) -> dict:
         nn = float(s["n"])
@@ -197,6 +185,26 @@ def _bootstrap_moments(block_iter, n: int, mean: torch.Tensor, full: dict, n_res
     return stats.bootstrap_sums({k: v.cpu().numpy() for k, v in sums.items()}, statistic,
                                 n_resamples=n_resamples, seed=seed, level=level, value=wanted,
                                 squared=("n", "suu"), scheme="half")
+
+
+def _add_half_sums(acc: GroupSums, blocks, label, *, gemm_dtype) -> None:
+    """One block's per-group Σ(x − x̄), Σ x̂, Σ‖x̂‖², Σ(x − x̄)(x − x̄)ᵀ into ``acc.sums``."""
+    (xb,), (mean,), sums = blocks, acc.shift, acc.sums
+    f64 = dict(dtype=torch.float64, device=xb.device)
+    d = xb.shape[1]
+    if not sums:
+        sums.update({"n": torch.zeros(acc.groups, **f64), "s1": torch.zeros(acc.groups, d, **f64),
+                     "su": torch.zeros(acc.groups, d, **f64), "suu": torch.zeros(acc.groups, **f64),
+                     "s2": torch.zeros(acc.groups, d, d, **f64)})
+    x = xb.to(torch.float64)
+    xc = x - mean.to(x.device)
+    u = l2_normalize(x)
+    sums["n"].index_add_(0, label, torch.ones(x.shape[0], **f64))
+    sums["s1"].index_add_(0, label, xc)
+    sums["su"].index_add_(0, label, u)
+    sums["suu"].index_add_(0, label, (u * u).sum(1))
+    xg = xc.to(gemm_dtype)
+    add_group_products([(sums["s2"], xg, xg)], label, acc.one_per_row)
 
 
 __all__ = ["spectrum", "SpectrumResult", "spectral_stats", "mean_pairwise_cosine"]

@@ -11,8 +11,12 @@ gallery in chunks on a worker; the blocks' results are concatenated in query ord
 numbers equal the single-machine ones up to float summation order.
 
 Inputs must be readable from every worker under the same path (shared storage); in-memory
-arrays are shipped to the cluster. Without an address a local cluster is started. Resampling
-paths (``bootstrap``, permutations, calibration) stay on the client.
+arrays are shipped to the cluster. Without an address a local cluster is started. The streamed
+resampling passes go through the same engine: linear CKA's bootstrap and the spectrum's
+half-sampling (per-group sums over a grouping fixed by the global row index, one lane of tasks
+per worker since the sums are G·d²) and CKA's streamed permutation null (each task pairs A's
+rows with B's rows π[range]); the resampling of the stored sums then runs on the client.
+In-memory resampling (inputs under the memory budget) stays on the client.
 
 >>> import latentlab, latentlab.dask
 >>> with latentlab.dask.DaskEngine("tcp://10.0.0.5:8786"):          # doctest: +SKIP

@@ -27,8 +27,13 @@ INSTALL = "pip install 'latentlab[dask]'"
 CONNECT_TIMEOUT = 5.0
 #: A dask.array block (read whole by a worker) holds at most this many local blocks' bytes.
 BLOCK_BUDGETS = 4
+#: Accumulators whose partial sums exceed this (bytes; a bootstrap's G·d² group sums) run as one lane
+#: of tasks per worker instead of one partial per row range (:meth:`DaskEngine._lanes`).
+PARTIAL_BYTES = 64 * 2**20
 #: Seconds between checks that the workers a pass started with are still there.
 WATCH_INTERVAL = 0.2
+#: Seconds between looks at whether a pass has finished (short: a permutation null runs many passes).
+POLL_INTERVAL = 0.005
 
 
 def require_dask():
@@ -116,18 +121,43 @@ class DaskEngine:
         """The pass of :func:`latentlab.compute.accumulate`, one task per row range, merged in a tree."""
         dask, da, _ = require_dask()
         n = len(sources[0])
-        # the local pass sums around its first block's means: so does every partial here
-        first = [backend.tensor(np.asarray(s[0 : min(rows, n)])) for s in sources]
-        shift = make().update(*(first if transform is None else [transform(t) for t in first])).shift
+        probe = make()
+        shift = probe.shift
+        if _unset(shift):  # the local pass sums around its first block's means: so does every partial here
+            try:
+                first = [backend.tensor(np.asarray(s[0 : min(rows, n)])) for s in sources]
+            except OSError as exc:  # a shard gone since it was listed
+                raise InputError(f"{_reason(exc)}; the input changed after it was listed") from None
+            shift = make().update(*(first if transform is None else [transform(t) for t in first])).shift
         ranges = self._ranges(sources, n, rows, backend)
-        arrays = [_as_dask_array(dask, da, s, ranges) for s in sources]
-        blocks = [a.to_delayed().ravel() for a in arrays]
-        parts = [dask.delayed(_partial, pure=True)(make, shift, backend, rows, transform, *[b[i] for b in blocks])
-                 for i in range(len(ranges))]
+        # one graph node for what every task shares, so it is tokenized and shipped once, not per task
+        how = dask.delayed((make, shift, backend, rows, transform), pure=False, traverse=False)
+        if getattr(probe, "state_bytes", 0) > PARTIAL_BYTES:
+            parts = self._lanes(dask, sources, ranges, how)
+        else:
+            arrays = [_as_dask_array(dask, da, s, ranges) for s in sources]
+            blocks = [a.to_delayed().ravel() for a in arrays]
+            parts = [dask.delayed(_partial, pure=True)(how, ranges[i][0], *[b[i] for b in blocks])
+                     for i in range(len(ranges))]
         while len(parts) > 1:  # a fixed pairing: the same sums in the same order on every run
             parts = [dask.delayed(_merge, pure=True)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
                      for i in range(0, len(parts), 2)]
         return self._run(parts[0])
+
+    def _lanes(self, dask, sources, ranges, how) -> list:
+        """Large accumulators (a bootstrap's G·d² group sums): one chain of tasks per worker, each task
+        reading its row range and adding it into the lane's accumulator, so a worker holds one
+        partial rather than one per range; the lanes are then merged as usual."""
+        srcs = [dask.delayed(s, pure=False, traverse=False) for s in sources]
+        count = max(1, min(len(ranges), self._n_workers()))
+        cuts = np.linspace(0, len(ranges), count + 1).round().astype(int)  # contiguous, fixed given the workers
+        lanes = []
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            part = None
+            for lo, hi in ranges[a:b]:
+                part = dask.delayed(_fold, pure=True)(part, how, lo, hi, *srcs)
+            lanes.append(part)
+        return lanes
 
     def _ranges(self, sources, n: int, rows: int, backend) -> list[tuple[int, int]]:
         """Row ranges, one dask.array block (and task) each: a shard of a shard folder, else a
@@ -178,20 +208,24 @@ class DaskEngine:
     # ------------------------------------------------------------------ running
     def _run(self, graph):
         """Compute ``graph``; a lost worker or scheduler is an InputError naming its address."""
-        _, _, distributed = require_dask()
+        require_dask()
         try:
             start = self._workers()
             future = self.client.compute(graph)
-            while True:
-                try:
-                    return future.result(timeout=WATCH_INTERVAL)
-                except (distributed.TimeoutError, TimeoutError):
-                    pass
+            checked = time.monotonic()
+            # poll done() rather than result(timeout=…): a timed-out wait inside distributed can race
+            # with the result arriving and fail with UnboundLocalError (seen with many short passes)
+            while not future.done():
+                time.sleep(POLL_INTERVAL)
+                if time.monotonic() - checked < WATCH_INTERVAL:
+                    continue
+                checked = time.monotonic()
                 gone = start - self._workers()
                 if gone:
                     future.cancel()
                     raise InputError(f"scheduler {self.address}: worker {sorted(gone)[0]} left the cluster "
                                      f"during the run; nothing was written, run it again")
+            return future.result()
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - KilledWorker, CommClosedError, OSError, cancelled futures…
@@ -215,7 +249,10 @@ def _split(ranges: list[tuple[int, int]], step: int) -> list[tuple[int, int]]:
 
 # ---------------------------------------------------------------------- worker-side tasks
 def _read_rows(source, lo: int, hi: int) -> np.ndarray:
-    return np.asarray(source[lo:hi])
+    try:
+        return np.asarray(source[lo:hi])
+    except OSError as exc:  # on a worker: a shard gone (or unreadable) since the client listed it
+        raise InputError(f"{_reason(exc)}; the input changed after it was listed") from None
 
 
 def _as_dask_array(dask, da, source, ranges):
@@ -228,9 +265,27 @@ def _as_dask_array(dask, da, source, ranges):
     return da.concatenate(chunks, axis=0) if len(chunks) > 1 else chunks[0]
 
 
-def _partial(make, shift, backend, rows, transform, *blocks):
-    with use_engine(None):  # the worker's own pass is local
-        return accumulate_rows(list(blocks), make, backend, rows=rows, shift=shift, transform=transform)
+def _partial(how, offset, *blocks):
+    make, shift, backend, rows, transform = how
+    with use_engine(None):  # the worker's own pass is local; ``offset``: where its rows start globally
+        return accumulate_rows(list(blocks), make, backend, rows=rows, shift=shift, transform=transform, offset=offset)
+
+
+def _fold(acc, how, lo: int, hi: int, *sources):
+    """Rows ``lo:hi`` read here and added into ``acc`` (a lane's accumulator; None: a new one). The
+    lane's previous task is its only user, so adding in place holds one partial per lane."""
+    make, shift, backend, rows, transform = how
+    with use_engine(None):
+        try:
+            return accumulate_rows(list(sources), make, backend, rows=rows, start=lo, stop=hi, shift=shift,
+                                   transform=transform, acc=acc)
+        except OSError as exc:  # as in _read_rows
+            raise InputError(f"{_reason(exc)}; the input changed after it was listed") from None
+
+
+def _unset(shift) -> bool:
+    """Whether an accumulator's shift is only known after its first block (a Joint's, per part)."""
+    return shift is None or (isinstance(shift, tuple) and any(s is None for s in shift))
 
 
 def _merge(a, b):
@@ -284,4 +339,7 @@ def _probe(address: str, timeout: float) -> None:
 
 def _reason(exc: BaseException) -> str:
     text = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    text = text[0] if text else type(exc).__name__
+    # a shard that vanished after listing: name the file (strerror alone does not)
+    name = getattr(exc, "filename", None)
+    return f"{name}: {text}" if name and str(name) not in text else text

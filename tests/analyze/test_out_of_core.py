@@ -105,7 +105,7 @@ def test_grouped_spectrum_half_sampling_matches_row_version(pair):
     mean = torch.as_tensor(x.mean(0))
 
     def run(budget):
-        return _bootstrap_moments(prep.blocks([ea], F64_SMALL, 64), len(x), mean, full, 300, 3, 0.95, budget=budget)
+        return _bootstrap_moments(ea, F64_SMALL, 64, mean, full, 300, 3, 0.95, budget=budget)
 
     rows, grouped = run(None), run(8 * 37 * 50)  # one group per row / 50 groups of 6 rows
     assert "50 random row groups" in grouped["effective_rank"].method
