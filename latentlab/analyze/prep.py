@@ -176,8 +176,9 @@ class GroupSums:
     first block; ``add`` creates its (``acc.groups``, …) float64 tensors there, on the rows' device),
     ``blocks`` being the raw row-aligned blocks and ``label`` their groups; it may use
     :func:`add_group_products` (with ``acc.one_per_row``) for the d × d terms. ``centre`` — the
-    vectors the rows are centred on, the full-data means — is the accumulator's fixed ``shift``. ``group_bytes``: the bytes of
-    one group's sums (``state_bytes`` tells an engine how large a partial is).
+    vectors the rows are centred on, the full-data means — is the accumulator's fixed ``shift``.
+    ``group_bytes``: the bytes of one group's sums (``state_bytes`` tells an engine how large a
+    partial is).
     """
 
     def __init__(self, n: int, groups: int, seed: int, add, centre, group_bytes: int = 0, *, shift=None):
