@@ -8,6 +8,9 @@ needs none — Kalamkar et al., "A Study of BFLOAT16 for Deep Learning Training"
 """
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 
@@ -78,4 +81,21 @@ class PairFeed:
         return x, y, self.py.invert(y)
 
 
-__all__ = ["PairFeed", "amp_dtype", "RESIDENT_BYTES", "PRECISIONS"]
+@contextmanager
+def deterministic_algorithms(enabled: bool = True):
+    """``torch.use_deterministic_algorithms(enabled)`` for the duration, restored after.
+
+    Without that function's ``import torch._inductor.config`` (it sets inductor's flag too): the
+    import pulls in dynamo and inductor, seconds of start-up on the first fit of a process,
+    and nothing here is compiled. Once inductor is loaded, the public function is used."""
+    was, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    eager = "torch._inductor.config" not in sys.modules and hasattr(torch._C, "_set_deterministic_algorithms")
+    set_ = torch._C._set_deterministic_algorithms if eager else torch.use_deterministic_algorithms
+    set_(enabled)
+    try:
+        yield
+    finally:
+        set_(was, warn_only=warn_only)
+
+
+__all__ = ["PairFeed", "amp_dtype", "deterministic_algorithms", "RESIDENT_BYTES", "PRECISIONS"]
