@@ -6,10 +6,12 @@
 
 Writes two row-paired shard folders of float16 rows (``a/emb_0.npy …``, ``b/…``; shards of
 ``--shard-rows`` rows) into --workdir (default: a temp folder, removed afterwards), then runs
-each operation in its own subprocess — gap, linear CKA, CKA --bootstrap, spectrum, spectrum
---bootstrap (no hubness: the k-NN graph is quadratic), overlap's covariance parts (principal
-angles, SVCCA, PWCCA, Procrustes angle; no mutual k-NN), fit procrustes + apply, and
-retrieval top-k of ``--queries`` query rows against the whole gallery — and prints one table:
+each operation in its own subprocess — gap, linear CKA, CKA --bootstrap / --permutations /
+--debiased, cka-matrix of three layers (a, b, a), spectrum, spectrum --bootstrap (no hubness:
+the k-NN graph is quadratic), overlap's covariance parts (principal angles, SVCCA, PWCCA,
+Procrustes angle; no mutual k-NN), fit lstsq / ridge / procrustes + apply (streamed into a
+.npy), and retrieval top-k of ``--queries`` query rows against the whole gallery, plain, with
+CSLS and with InvGC (the gallery folder as its bank) — and prints one table:
 operation, rows, seconds, rows/s, peak RSS (ru_maxrss of the child, which counts mapped file
 pages too), the bound and whether it held. Exit status 1 when a bound was broken.
 """
@@ -60,13 +62,23 @@ def operations(a: Path, b: Path, work: Path, queries: int) -> dict[str, tuple[li
         "gap": (cli + ["gap", str(a), str(b)] + common, rows),
         "cka": (cli + ["cka", str(a), str(b)] + common, rows),
         "cka --bootstrap 100": (cli + ["cka", str(a), str(b), "--bootstrap", "100"] + common, rows),
+        "cka --permutations 20": (cli + ["cka", str(a), str(b), "--permutations", "20"] + common, rows),
+        "cka --debiased": (cli + ["cka", str(a), str(b), "--debiased"] + common, rows),
+        "cka-matrix (3 layers)": (cli + ["cka-matrix", str(a), str(b), str(a)] + common, rows),  # a third layer: a again
         "spectrum": (cli + ["spectrum", str(a), "--no-hubness"] + common, rows),
         "spectrum --bootstrap 100": (cli + ["spectrum", str(a), "--no-hubness", "--bootstrap", "100"] + common, rows),
         "overlap (covariance parts)": ([py, "-c", OVERLAP, str(a), str(b)], rows),
+        "fit lstsq": (cli + ["fit", "lstsq", str(a), str(b), "-o", str(work / "lstsq.safetensors")] + common, rows),
+        "fit ridge": (cli + ["fit", "ridge", str(a), str(b), "-o", str(work / "ridge.safetensors")] + common, rows),
         "fit procrustes": (cli + ["fit", "procrustes", str(a), str(b), "-o", str(mapfile)] + common, rows),
         "apply": (cli + ["apply", str(mapfile), str(a), "-o", str(mapped)] + common, rows),
         f"retrieval ({queries} queries)": (cli + ["retrieval", str(q), str(b), "--truth", str(work / "truth.npy")]
                                            + common, rows),
+        "retrieval --fix csls": (cli + ["retrieval", str(q), str(b), "--truth", str(work / "truth.npy"),
+                                        "--fix", "csls"] + common, rows),
+        # the gallery's own folder as its bank: every bank pass streams the whole folder too
+        "retrieval --fix invgc": (cli + ["retrieval", str(q), str(b), "--truth", str(work / "truth.npy"),
+                                         "--fix", "invgc", "--bank-gallery", str(b)] + common, rows),
     }
 
 
@@ -119,14 +131,14 @@ def main() -> int:
         if args.only:
             wanted = [w.strip() for w in args.only.split(",")]
             ops = {k: v for k, v in ops.items() if any(k.startswith(w) for w in wanted)}
-        header = f"{'operation':<30} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'peak RSS GB':>11} {'bound GB':>8}  ok?"
+        header = f"{'operation':<32} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'peak RSS GB':>11} {'bound GB':>8}  ok?"
         print(header + "\n" + "-" * len(header), flush=True)
         for name, (cmd, rows) in ops.items():
             res = measure(cmd)
             ok = res["rc"] == 0 and res["peak_rss_gb"] < BOUND_GB
             failed |= not ok
             status = "yes" if ok else ("no" if res["rc"] == 0 else f"FAILED rc={res['rc']}")
-            print(f"{name:<30} {rows:>10,} {res['wall_s']:>8.1f} {rows / res['wall_s']:>10,.0f} "
+            print(f"{name:<32} {rows:>10,} {res['wall_s']:>8.1f} {rows / res['wall_s']:>10,.0f} "
                   f"{res['peak_rss_gb']:>11.2f} {BOUND_GB:>8.1f}  {status}", flush=True)
             if res["rc"] != 0:
                 print("   " + res["stderr"].strip().replace("\n", "\n   "), flush=True)
