@@ -5,11 +5,13 @@
     python bench/bench_dask.py --scheduler tcp://host:8786      # an existing cluster (shared --workdir)
 
 Writes two row-paired LAION-style folders (``img_emb/img_emb_N.npy``, ``text_emb/text_emb_N.npy``)
-into --workdir (default: a temp folder, removed after), then times gap, linear CKA, spectrum
-(without hubness) and a Procrustes fit locally and on a ``distributed.LocalCluster`` of 1 and 2
-worker processes (one thread each), and checks that every engine gives the local numbers
-(relative difference printed). The cluster start and the workers' first imports are not timed. With --scheduler, that cluster
-replaces the local ones (its workers must see --workdir).
+into --workdir (default: a temp folder, removed after), then times gap, linear CKA, CKA with a
+100-resample bootstrap (group sums formed on the workers), spectrum (without hubness), a
+Procrustes fit and an exact top-10 scan (--queries rows of A against all of B) locally and on a
+``distributed.LocalCluster`` of 1 and 2 worker processes (one thread each), and checks that
+every engine gives the local numbers (relative difference printed; rows/s = rows streamed per
+second, queries per second for top-k). The cluster start and the workers' first imports are not
+timed. With --scheduler, that cluster replaces the local ones (its workers must see --workdir).
 """
 from __future__ import annotations
 
@@ -41,15 +43,28 @@ def make_folders(root: Path, rows: int, dim: int, shards: int, seed: int = 0) ->
     return str(root / "img_emb"), str(root / "text_emb")
 
 
-def tasks(a: str, b: str) -> dict:
+def tasks(a: str, b: str, queries: int) -> dict:
+    """name → (function returning a number to compare with local, rows it streams)."""
     import latentlab
     from latentlab.align import fit_aligner
+    from latentlab.compute import as_backend
+    from latentlab.io import read_embeddings
+    from latentlab.knn import topk_cosine
+
+    n = read_embeddings(a).n
+    q = np.asarray(read_embeddings(a).rows(slice(0, min(queries, n))))  # query rows in memory, gallery streamed
+
+    def topk():
+        values, _ = topk_cosine(q, read_embeddings(b).data, 10, backend=as_backend("cpu", "float32"))
+        return float(np.asarray(values, dtype=np.float64).sum())
 
     return {
-        "gap": lambda: latentlab.gap(a, b, separability=False, device="cpu").centroid_distance,
-        "cka": lambda: latentlab.cka(a, b, device="cpu").cka,
-        "spectrum": lambda: latentlab.spectrum(a, hubness=False, device="cpu").effective_rank,
-        "fit procrustes": lambda: float(np.asarray(fit_aligner("procrustes", a, b, device="cpu").W_).sum()),
+        "gap": (lambda: latentlab.gap(a, b, separability=False, device="cpu").centroid_distance, n),
+        "cka": (lambda: latentlab.cka(a, b, device="cpu").cka, n),
+        "cka --bootstrap 100": (lambda: latentlab.cka(a, b, bootstrap=100, device="cpu").cka.ci_high, n),
+        "spectrum": (lambda: latentlab.spectrum(a, hubness=False, device="cpu").effective_rank, n),
+        "fit procrustes": (lambda: float(np.asarray(fit_aligner("procrustes", a, b, device="cpu").W_).sum()), n),
+        f"top-10 ({len(q):,} q)": (topk, len(q)),
     }
 
 
@@ -60,13 +75,13 @@ def _warm() -> None:
 
 def run_all(work: dict, repeat: int) -> dict:
     out = {}
-    for name, fn in work.items():
+    for name, (fn, rows) in work.items():
         best, value = float("inf"), None
         for _ in range(repeat):
             t0 = time.perf_counter()
             value = fn()
             best = min(best, time.perf_counter() - t0)
-        out[name] = (best, float(value))
+        out[name] = (best, float(value), rows)
     return out
 
 
@@ -76,6 +91,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=768)
     ap.add_argument("--shards", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--queries", type=int, default=2000, help="query rows of the top-k scan (the gallery is B)")
     ap.add_argument("--scheduler", help="an existing scheduler instead of local clusters of 1 and 2 workers")
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--json", action="store_true")
@@ -90,7 +106,7 @@ def main() -> None:
         t0 = time.perf_counter()
         a, b = make_folders(work_dir, args.rows, args.dim, args.shards)
         made = time.perf_counter() - t0
-        work = tasks(a, b)
+        work = tasks(a, b, args.queries)
         results = {"local": run_all(work, args.repeat)}
         if args.scheduler:
             with DaskEngine(args.scheduler):
@@ -105,19 +121,19 @@ def main() -> None:
         local = results["local"]
         rows = []
         for engine, res in results.items():
-            for name, (secs, value) in res.items():
-                ref_secs, ref = local[name]
-                rows.append({"engine": engine, "op": name, "seconds": round(secs, 3),
+            for name, (secs, value, n_rows) in res.items():
+                ref_secs, ref, _ = local[name]
+                rows.append({"engine": engine, "op": name, "seconds": round(secs, 3), "rows_per_s": n_rows / secs,
                              "speedup_vs_local": round(ref_secs / secs, 2),
                              "rel_diff_vs_local": abs(value - ref) / max(abs(ref), 1e-300)})
         if args.json:
             print(json.dumps({"rows": args.rows, "dim": args.dim, "shards": args.shards, "results": rows}))
             return
         print(f"{args.rows:,} × {args.dim} float16 a side, {args.shards} shards (written in {made:.1f} s)")
-        print(f"{'engine':<18}{'op':<16}{'seconds':>9}{'× local':>9}{'rel. diff':>11}")
+        print(f"{'engine':<18}{'op':<24}{'seconds':>9}{'rows/s':>12}{'× local':>9}{'rel. diff':>11}")
         for r in rows:
-            print(f"{r['engine']:<18}{r['op']:<16}{r['seconds']:>9.3f}{r['speedup_vs_local']:>9.2f}"
-                  f"{r['rel_diff_vs_local']:>11.1e}")
+            print(f"{r['engine']:<18}{r['op']:<24}{r['seconds']:>9.3f}{r['rows_per_s']:>12,.0f}"
+                  f"{r['speedup_vs_local']:>9.2f}{r['rel_diff_vs_local']:>11.1e}")
     finally:
         if args.workdir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
