@@ -98,6 +98,15 @@ class NpyRows:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def _open(self):
+        # a shard listed at the start can vanish or be replaced mid-run (a shared folder):
+        # name it, as a truncated one is named
+        try:
+            return open(self.path, "rb")
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read it any more ({exc.strerror or exc}); it was readable "
+                             "when the run started: was it moved or deleted while it ran?") from None
+
     def _read_range(self, fh, start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start, *self.row_shape), dtype=self.dtype)
         if stop > start:
@@ -119,12 +128,12 @@ class NpyRows:
             i %= len(self)
             if len(self.shape) > 1 and len(self.row_shape) >= 2:
                 return NpyRows(self.path, self.offset + i * self.row_bytes, self.dtype, self.row_shape)
-            with open(self.path, "rb") as fh:
+            with self._open() as fh:
                 return self._read_range(fh, i, i + 1)[0]
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self))
             if step == 1:
-                with open(self.path, "rb") as fh:
+                with self._open() as fh:
                     return self._read_range(fh, start, max(start, stop))
             index = np.arange(start, stop, step)
         return self._take(np.asarray(index))
@@ -141,7 +150,7 @@ class NpyRows:
         order = np.argsort(idx, kind="stable")
         sorted_idx = idx[order]
         out = np.empty((idx.size, *self.row_shape), dtype=self.dtype)
-        with open(self.path, "rb") as fh:
+        with self._open() as fh:
             # Coalesce consecutive rows into single reads.
             breaks = np.flatnonzero(np.diff(sorted_idx) != 1) + 1
             for run in np.split(np.arange(idx.size), breaks):

@@ -83,6 +83,23 @@ def test_a_truncated_shard_is_named(tmp_path):
         read_embeddings(root / "img_emb")
 
 
+@pytest.mark.parametrize("damage", ["vanished", "truncated"])
+def test_a_shard_damaged_after_listing_is_named_when_read(tmp_path, damage):
+    """The local path, as the Dask workers (tests/dask): listed and checked, then gone or cut mid-run."""
+    import latentlab
+
+    root = _laion(tmp_path / "dump", _rows(), meta=False)
+    emb = read_embeddings(root / "img_emb")
+    shard = root / "img_emb" / "img_emb_10.npy"
+    if damage == "vanished":
+        shard.unlink()
+    else:
+        shard.write_bytes(shard.read_bytes()[:-7])
+    with pytest.raises(InputError, match=rf"^{shard}: " + ("cannot read it any more" if damage == "vanished"
+                                                            else "file ended early")):
+        latentlab.spectrum(emb, hubness=False, device="cpu")
+
+
 def test_a_wrong_width_shard_is_named(tmp_path):
     root = _laion(tmp_path / "dump", _rows(), meta=False)
     np.save(root / "img_emb" / "img_emb_7.npy", np.zeros((2, 5), np.float32))
