@@ -242,6 +242,7 @@ class MLPAligner(DirectAligner):
         return {k: v.to(device=backend.device, dtype=backend.dtype).requires_grad_(True) for k, v in out.items()}, alpha
 
     def _mapped_blocks(self, X, side, backend, block_rows):
+        self._check_fitted()  # before reading the fitted widths below
         if block_rows is None and side == "source":  # the hidden activations share the byte budget
             b = (backend or Backend.make(self.device)).float64()
             width = self.dim_source_ + self.dim_common_ + self.params_["hidden"] * (self.params_["layers"] - 1)
