@@ -51,7 +51,8 @@ def make_folder(folder: Path, rows: int, dim: int, shard_rows: int, seed: int, m
         np.save(folder / f"emb_{i}.npy", x.astype(np.float16))
 
 
-def operations(a: Path, b: Path, work: Path, queries: int) -> dict[str, tuple[list[str], int]]:
+def operations(a: Path, b: Path, work: Path, queries: int, permutations: int = 20,
+               bank: Path | None = None) -> dict[str, tuple[list[str], int]]:
     """name → (command, rows it streams)."""
     py, cli = sys.executable, [sys.executable, "-m", "latentlab"]
     common = ["--json", "--device", "cpu"]
@@ -62,7 +63,8 @@ def operations(a: Path, b: Path, work: Path, queries: int) -> dict[str, tuple[li
         "gap": (cli + ["gap", str(a), str(b)] + common, rows),
         "cka": (cli + ["cka", str(a), str(b)] + common, rows),
         "cka --bootstrap 100": (cli + ["cka", str(a), str(b), "--bootstrap", "100"] + common, rows),
-        "cka --permutations 20": (cli + ["cka", str(a), str(b), "--permutations", "20"] + common, rows),
+        f"cka --permutations {permutations}": (cli + ["cka", str(a), str(b), "--permutations", str(permutations)]
+                                              + common, rows),
         "cka --debiased": (cli + ["cka", str(a), str(b), "--debiased"] + common, rows),
         "cka-matrix (3 layers)": (cli + ["cka-matrix", str(a), str(b), str(a)] + common, rows),  # a third layer: a again
         "spectrum": (cli + ["spectrum", str(a), "--no-hubness"] + common, rows),
@@ -76,9 +78,10 @@ def operations(a: Path, b: Path, work: Path, queries: int) -> dict[str, tuple[li
                                            + common, rows),
         "retrieval --fix csls": (cli + ["retrieval", str(q), str(b), "--truth", str(work / "truth.npy"),
                                         "--fix", "csls"] + common, rows),
-        # the gallery's own folder as its bank: every bank pass streams the whole folder too
+        # the gallery's own folder as its bank (every bank pass streams the whole folder too; quadratic
+        # in the gallery), or --bank-rows of it
         "retrieval --fix invgc": (cli + ["retrieval", str(q), str(b), "--truth", str(work / "truth.npy"),
-                                         "--fix", "invgc", "--bank-gallery", str(b)] + common, rows),
+                                         "--fix", "invgc", "--bank-gallery", str(bank or b)] + common, rows),
     }
 
 
@@ -106,6 +109,9 @@ def main() -> int:
     ap.add_argument("--shard-rows", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=10_000, help="query rows of the retrieval top-k")
     ap.add_argument("--only", help="comma-separated operation name prefixes")
+    ap.add_argument("--permutations", type=int, default=20, help="shufflings of `cka --permutations` (one pass each)")
+    ap.add_argument("--bank-rows", type=int, default=0,
+                    help="InvGC's bank: the first N gallery rows (0: the whole gallery folder; quadratic at 2M rows)")
     ap.add_argument("--workdir", type=Path, help="where the shards go (kept); default a temp folder, removed")
     args = ap.parse_args()
     need_gb = 2 * args.rows * args.dim * 2 / 1e9 * 2.1  # both sides, float16, plus apply's float32 output
@@ -119,15 +125,26 @@ def main() -> int:
         a, b = work / "a", work / "b"
         t0 = time.perf_counter()
         mix = np.random.default_rng(9).standard_normal((32, args.dim)).astype(np.float32) / np.sqrt(32)
-        make_folder(a, args.rows, args.dim, args.shard_rows, 1)
-        make_folder(b, args.rows, args.dim, args.shard_rows, 2, mix=mix)
+        reused = (work / "queries.npy").exists()
+        if reused:  # a kept --workdir of an earlier run: the same seeded shards
+            have = sum(len(np.load(p, mmap_mode="r")) for p in a.glob("*.npy"))
+            if have != args.rows:
+                raise SystemExit(f"error: {work} holds {have:,} rows a side, not --rows {args.rows:,}")
+        else:
+            make_folder(a, args.rows, args.dim, args.shard_rows, 1)
+            make_folder(b, args.rows, args.dim, args.shard_rows, 2, mix=mix)
         first = np.load(sorted(a.glob("*.npy"))[0])
+        bank = None
+        if args.bank_rows:
+            bank = work / "bank.npy"
+            np.save(bank, np.load(sorted(b.glob("*.npy"))[0], mmap_mode="r")[: args.bank_rows])
         np.save(work / "queries.npy", first[: args.queries])
         np.save(work / "truth.npy", np.arange(min(args.queries, len(first))))  # query i's match: gallery row i
         print(f"inputs: 2 × {args.rows:,} × {args.dim} float16 in shards of {args.shard_rows:,} rows "
-              f"({args.rows * args.dim * 2 / 1e9:.2f} GB a side), written in {time.perf_counter() - t0:.1f} s",
+              f"({args.rows * args.dim * 2 / 1e9:.2f} GB a side), "
+              + (f"reused from {work}" if reused else f"written in {time.perf_counter() - t0:.1f} s"),
               flush=True)
-        ops = operations(a, b, work, min(args.queries, args.rows))
+        ops = operations(a, b, work, min(args.queries, args.rows), args.permutations, bank)
         if args.only:
             wanted = [w.strip() for w in args.only.split(",")]
             ops = {k: v for k, v in ops.items() if any(k.startswith(w) for w in wanted)}
