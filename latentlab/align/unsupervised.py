@@ -40,6 +40,13 @@ plain linear map and ``apply`` / ``evaluate`` work as for any :class:`DirectAlig
    statistics keep every start's score, the gain over the null ``(score − null) / (1 − null)``
    and a verdict ("aligned" when the gain is ≥ 0.45, else "failed").
 
+4. **Few pairs** (``seed_pairs``, k × 2 known (source row, target row) pairs): the starts
+   above are replaced by one start from seeded graph matching (FAQ, Vogelstein et al. 2015;
+   Fishkind et al. 2019) on rotation-invariant kernels, refined as in 2 from keep = 1; see
+   :mod:`latentlab.align.unsupervised_seeded` (subset sizes, padding, the verdict). About 10
+   pairs suffice on MiniLM layer 0 → 6 (3,000 shuffled rows: held-out R@1 0.97, against 0.68
+   for Procrustes on 300 true pairs).
+
 References
 ----------
 Artetxe, Labaka & Agirre, "A robust self-learning method for fully unsupervised
@@ -61,11 +68,14 @@ from ..io import validate
 from .base import DirectAligner, opt, register
 from .ot import _pad, farthest_rows, gw_coupling
 from .procrustes import procrustes_rotation
+from .unsupervised_seeded import check_seed_pairs, check_seed_range, seeded_start
 from .unsupervised_steps import csls_matrix, mutual_pairs, profile_descriptors, selection_score
 
 INITS = ("auto", "profile", "gw")
 #: the verdict: a fit is "aligned" when its gain over the null, (score − null) / (1 − null), is at least this
 VERDICT_GAIN = 0.45
+#: with seed pairs: "aligned" when the final map ranks at least this share of the seeds' partners first
+VERDICT_SEEDS = 0.5
 
 
 @register
@@ -77,11 +87,12 @@ class UnsupervisedAligner(DirectAligner):
     paired = False
     PRE = {"l2": True, "center": True}
     PARAMS = {"init": "auto", "restarts": 3, "iters": 100, "keep_prob": 0.1, "patience": 5,
-              "init_rows": 1000, "max_rows": 6000, "seed": 0}
+              "init_rows": 1000, "max_rows": 6000, "seed": 0, "seed_pairs": None}
     warn_underdetermined = False
 
     def __init__(self, *, init="auto", restarts=3, iters=100, keep_prob=0.1, patience=5, init_rows=1000,
-                 max_rows=6000, seed=0, l2=None, center=None, standardize=None, device="auto", dtype="float32"):
+                 max_rows=6000, seed=0, seed_pairs=None, l2=None, center=None, standardize=None, device="auto",
+                 dtype="float32"):
         self.init = init
         self.restarts = restarts
         self.iters = iters
@@ -90,6 +101,7 @@ class UnsupervisedAligner(DirectAligner):
         self.init_rows = init_rows
         self.max_rows = max_rows
         self.seed = seed
+        self.seed_pairs = seed_pairs
         super().__init__(l2=l2, center=center, standardize=standardize, device=device, dtype=dtype)
 
     def _check_params(self, p):
@@ -105,6 +117,8 @@ class UnsupervisedAligner(DirectAligner):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)) or not 0 < float(v) <= 1:
             raise InputError(f"{opt('keep_prob', v)}: must be a number in (0, 1]")
         p["keep_prob"] = float(v)
+        seeds = check_seed_pairs(p["seed_pairs"])
+        p["seed_pairs"] = None if seeds is None else seeds.tolist()  # JSON in the artifact header
         return p
 
     # ------------------------------------------------------------------ fitting
@@ -123,10 +137,23 @@ class UnsupervisedAligner(DirectAligner):
         p = self.params_
         D = max(X.dim, Y.dim)
         gen = torch.Generator().manual_seed(p["seed"])
-        # the induction works on at most max_rows rows per side (VecMap's vocabulary cutoff), a seeded sample
-        x, y = (l2_normalize(_pad(_subsample(r, p["max_rows"], gen), D)) for r in rows)
+        seeds = None if p["seed_pairs"] is None else np.asarray(p["seed_pairs"], dtype=np.int64)
+        if seeds is not None:
+            check_seed_range(seeds, X.n, Y.n)
+        # the induction works on at most max_rows rows per side (VecMap's vocabulary cutoff), a seeded
+        # sample that keeps the seed rows
+        idx = [_sample(len(r), p["max_rows"], gen, None if seeds is None else seeds[:, c]) for c, r in enumerate(rows)]
+        x, y = (l2_normalize(_pad(r if i is None else r[torch.as_tensor(i, device=r.device)], D))
+                for r, i in zip(rows, idx))
         work = Backend.make(self.device, self.dtype)  # similarity matrices in the compute dtype
-        starts = self._starts(x, y, p, gen)
+        seeded = {}
+        if seeds is None:
+            starts = self._starts(x, y, p, gen)
+        else:  # positions of the seeds among the rows kept
+            local = np.stack([s if i is None else np.searchsorted(i, s) for s, i in zip(seeds.T, idx)], axis=1)
+            R0, _, seeded = seeded_start(x, y, local, p["init_rows"], p["seed"])
+            starts = [(f"seeded ({len(seeds)} pairs)", R0)]
+            p = {**p, "keep_prob": 1.0}  # the start is already close: no stochastic induction needed
         runs = []
         for name, R0 in starts:
             R, pairs, obj, its = self._refine(x, y, R0, p, gen, work)
@@ -137,16 +164,24 @@ class UnsupervisedAligner(DirectAligner):
         null = self._null(x, y, p, work)
         self.R_ = best["R"].cpu().numpy()
         self.W_ = self.R_[: X.dim, : Y.dim]
-        self.n_anchors_ = 0
+        self.n_anchors_ = 0 if seeds is None else len(seeds)
         score = best["selection_score"]
         gain = (score - null) / (1.0 - null) if null < 1 else 0.0
         ok = gain >= VERDICT_GAIN
+        if seeds is not None:
+            # the known pairs are the better judge here: they only enter the start, the self-learning that
+            # makes the final map never uses them (and mutual k-NN can be low on a correct map between layers)
+            hit = (work.tensor(x[torch.as_tensor(local[:, 0], device=x.device)]) @ work.tensor(best["R"])) @ work.tensor(y).T
+            seeded["seed_r_at_1"] = float((hit.argmax(1).cpu().numpy() == local[:, 1]).mean())
+            ok = seeded["seed_r_at_1"] >= VERDICT_SEEDS
         self.fit_stats_ = {
             "n_source": X.n, "n_target": Y.n, "rows_used": [len(x), len(y)], "init": best["init"],
             "iterations": best["iterations"], "n_pseudo_pairs": best["n_pseudo_pairs"],
             "csls_objective": best["objective"], "selection_score": score, "selection_null": null,
-            "selection_gain": gain,
-            "verdict": "aligned" if ok else "failed (no better than random rotations: do not trust this map)",
+            "selection_gain": gain, **seeded,
+            "verdict": "aligned" if ok else ("failed (no better than random rotations: do not trust this map)"
+                                             if seeds is None else "failed (the map misses most seed pairs: "
+                                             "do not trust it; add seed pairs)"),
             "starts": [{k: v for k, v in r.items() if k != "R"} for r in runs]}
 
     def _starts(self, x, y, p, gen):
@@ -209,11 +244,15 @@ class UnsupervisedAligner(DirectAligner):
         return float(np.mean(vals))
 
 
-def _subsample(rows: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
-    if len(rows) <= k:
-        return rows
-    idx = torch.randperm(len(rows), generator=gen)[:k].sort().values
-    return rows[idx.to(rows.device)]
+def _sample(n: int, k: int, gen: torch.Generator, keep: np.ndarray | None) -> np.ndarray | None:
+    """Sorted indices of a seeded sample of k of n rows (None: all rows), ``keep`` always among them."""
+    if n <= k:
+        return None
+    idx = torch.randperm(n, generator=gen)[:k].numpy()
+    if keep is None:
+        return np.sort(idx)
+    others = idx[~np.isin(idx, keep)][: max(k - len(keep), 0)]
+    return np.sort(np.concatenate([keep, others]))
 
 
 __all__ = ["UnsupervisedAligner", "INITS"]
