@@ -137,8 +137,9 @@ def seeded_row(X: np.ndarray, Y: np.ndarray, k: int, pro_rows: np.ndarray) -> No
     r1 = float(np.mean((xm @ ym.T).argmax(1) == truth[held]))
     s = al.fit_stats_
     print(f"seeded ({k:>2} pairs)           R@1 {r1:.3f}  ({dt:.1f} s)  seeds retrieved {s['seed_r_at_1']:.2f}, "
-          f"GW loss {s['gw_loss']:.5f} (random {s['gw_loss_random']:.5f}), selection score "
-          f"{s['selection_score']:.3f} (null {s['selection_null']:.3f}): {s['verdict']}", flush=True)
+          f"final GW ratio {s['final_gw_ratio']:.2f}, FAQ GW loss {s['gw_loss']:.5f} (random "
+          f"{s['gw_loss_random']:.5f}), selection score {s['selection_score']:.3f} (null {s['selection_null']:.3f}): "
+          f"{s['verdict']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,14 +17,26 @@ are most likely picked on the other side too. When the two subsets differ in siz
 n_B, either below ``init_rows``) the smaller kernel is *padded* with zero rows and columns
 (the kernels are centred first, Fishkind et al.'s adaptive padding), and rows matched to
 padding are dropped. Only part of each subset has its partner in the other (about half on
-MiniLM, 1,000 of 3,000 rows): the self-learning on every row repairs the rest.
+MiniLM, 1,000 of 3,000 rows; 36 % of the subset matched right): the Procrustes start from that
+matching already reaches R@1 0.5 and the self-learning on every row repairs the rest (0.975).
+Measured on 2 shared CPU cores: FAQ on the 1,000-row subsets 20–25 s for 30 iterations; on all
+3,000 rows one iteration takes about 10 s (30 iterations ≈ 5 min), hence the subset.
 
-Verdict. The GW loss of the matching, mean (Kx − P Ky Pᵀ)², is reported beside the same
-loss for a seeded random matching of the non-seed rows (its chance level), and the selection
-score as without seeds. The verdict is ``seed_r_at_1``, the share of seed pairs whose target
-row the final map ranks first: the self-learning never sees the seeds, and between two
-layers of one model a correct map can have a low mutual k-NN score (MiniLM layer 0 → 6:
-0.26, gain 0.25 at R@1 0.97), so the pairs-free verdict would call it failed.
+Verdict. The GW loss of the FAQ matching, mean (Kx − P Ky Pᵀ)², is reported beside the same
+loss for a seeded random matching of the non-seed rows (its chance level); on the subsets it
+tells success from failure only weakly (MiniLM: 0.0060–0.0062 vs 0.0067 for a 2-seed failure,
+random 0.0100), because half of each subset has no partner in the other. The verdict judges
+the *final* map instead: ``final_gw_ratio`` — the GW loss of its mutual-CSLS pseudo-pairs
+(≤ ``init_rows`` of them) over that of a random matching of the same rows — must be at most
+``VERDICT_GW_RATIO`` and ``seed_r_at_1`` (the share of seed pairs whose target row the final
+map ranks first) at least one half. MiniLM layer 0 → 6, 3,000 rows: 10 seeds give ratio 0.52
+(the true pairs 0.53) at R@1 0.98, 2 seeds a failed map (R@1 0.002) with ratio 0.77 although
+both seeds are still ranked first, a random rotation 0.90. The pairs-free selection score is
+reported too, but between two layers of one model a correct map can score low (MiniLM: 0.26,
+gain 0.25), so its verdict would call that map failed. Each half of the verdict misses a failure
+the other catches: on MiniLM a 2-seed failure still ranks both seeds first (the ratio flags it);
+on the synthetic Gaussian views of the tests failed maps keep ratio 0.22–0.24 (success 0.14) but
+miss their seeds. The 0.65 bound is calibrated on MiniLM only.
 
 References
 ----------
@@ -100,12 +112,28 @@ def _kernel(h: torch.Tensor, size: int) -> np.ndarray:
     return out
 
 
-def seeded_start(x: torch.Tensor, y: torch.Tensor, seeds: np.ndarray, m: int, seed: int):
-    """(first rotation, matched pairs (p, 2) long tensor, stats) of the seeded graph matching."""
+def final_gw_ratio(hx: torch.Tensor, hy: torch.Tensor, pairs: torch.Tensor, m: int, seed: int) -> float:
+    """GW loss of (a seeded sample of ≤ m of) the final pseudo-pairs over that of a random matching of
+    the same rows, on the half-whitened kernels ``hx`` / ``hy``: ≈ the true pairs' ratio when the map
+    is right (MiniLM layer 0 → 6: 0.52, true pairs 0.53), near 1 for a random rotation (0.90)."""
+    if len(pairs) < 3:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    sel = pairs[torch.as_tensor(np.sort(rng.choice(len(pairs), min(m, len(pairs)), replace=False)),
+                                device=pairs.device)]
+    Kx, Ky = _kernel(hx[sel[:, 0]], len(sel)), _kernel(hy[sel[:, 1]], len(sel))
+    perm = rng.permutation(len(sel))
+    null = float(((Kx - Ky[np.ix_(perm, perm)]) ** 2).mean())
+    return float(((Kx - Ky) ** 2).mean()) / null if null > 0 else float("nan")
+
+
+def seeded_start(x: torch.Tensor, y: torch.Tensor, hx: torch.Tensor, hy: torch.Tensor, seeds: np.ndarray,
+                 m: int, seed: int):
+    """(first rotation, matched pairs (p, 2) long tensor, stats) of the seeded graph matching;
+    ``hx`` / ``hy``: :func:`half_whitened` rows of ``x`` / ``y``."""
     from scipy.optimize import quadratic_assignment
 
     k = len(seeds)
-    hx, hy = half_whitened(x.double()), half_whitened(y.double())
     sx = torch.as_tensor(seeds[:, 0], device=x.device)
     sy = torch.as_tensor(seeds[:, 1], device=y.device)
     ix, iy = _near_seeds(hx, sx, min(m, len(x))), _near_seeds(hy, sy, min(m, len(y)))
@@ -127,4 +155,4 @@ def seeded_start(x: torch.Tensor, y: torch.Tensor, seeds: np.ndarray, m: int, se
     return R, pairs, stats
 
 
-__all__ = ["check_seed_pairs", "check_seed_range", "seeded_start", "half_whitened", "FAQ_ITERS"]
+__all__ = ["check_seed_pairs", "check_seed_range", "seeded_start", "half_whitened", "final_gw_ratio", "FAQ_ITERS"]

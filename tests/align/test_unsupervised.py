@@ -180,15 +180,23 @@ def test_ten_seed_pairs_recover_the_matching_and_beat_the_pairs_free_fit(smooth,
     s = seeded.fit_stats_
     assert s["init"] == "seeded (10 pairs)" and s["n_seed_pairs"] == 10 and seeded.n_anchors_ == 10
     assert s["gw_loss"] < 0.8 * s["gw_loss_random"], s  # the matching is far better than a random one
-    assert s["seed_r_at_1"] >= 0.8 and s["verdict"] == "aligned"
+    assert s["seed_r_at_1"] >= 0.8 and s["final_gw_ratio"] <= 0.65 and s["verdict"] == "aligned", s
 
 
 def test_wrong_seed_pairs_give_a_failed_verdict(smooth, seeded):
     X, Yp, truth = smooth
     wrong = _seeds(np.random.default_rng(9).permutation(len(truth)), 10)  # pairs that are not partners
     s = fit_aligner("unsupervised", X, Yp, seed_pairs=wrong).fit_stats_
+    # here the wrong map still keeps much of the geometry (ratio 0.22 vs 0.14): the seeds give it away
     assert s["verdict"].startswith("failed") and s["seed_r_at_1"] <= 0.3, s
+    assert s["final_gw_ratio"] > seeded.fit_stats_["final_gw_ratio"]
     assert s["gw_loss"] / s["gw_loss_random"] > seeded.fit_stats_["gw_loss"] / seeded.fit_stats_["gw_loss_random"]
+
+
+def test_two_seed_pairs_are_too_few_and_say_so(smooth):
+    X, Yp, truth = smooth
+    al = fit_aligner("unsupervised", X, Yp, seed_pairs=_seeds(truth, 2))
+    assert _r1(al, X, Yp, truth) < 0.2 and al.fit_stats_["verdict"].startswith("failed"), al.fit_stats_
 
 
 def test_seeded_with_unequal_sizes_pads(smooth):
