@@ -29,7 +29,7 @@ from ..io import as_embeddings, require_paired, require_rows
 from ..results import Estimate, ResultMixin, estimate
 from .. import stats
 from . import kernels
-from .prep import SIMILARITY, Prepared, check_positive, load, pair, require_in_memory, require_variance
+from .prep import SIMILARITY, Prepared, check_positive, fits_in_memory, load, pair, require_in_memory, require_variance
 
 KERNELS = ("linear", "rbf")
 
@@ -171,9 +171,7 @@ def _linear_null(ea, eb, value, mom, ext, debiased: bool, backend: Backend) -> P
     """Linear CKA ready for shuffled pairing: in memory when both inputs fit the budget (one
     product per permutation), else one streamed pass per permutation (cka_resample)."""
     from .cka_resample import prepare_linear_cka, prepare_linear_cka_streamed
-    try:
-        require_in_memory([ea, eb], backend.float64(), "CKA permutations")  # prepare_linear_cka holds float64 copies
-    except InputError:
+    if not fits_in_memory([ea, eb], backend.float64()):  # prepare_linear_cka holds float64 copies
         return prepare_linear_cka_streamed(ea, eb, value, mom, ext, backend=backend, debiased=debiased)
     return prepare_linear_cka(load(ea, backend), load(eb, backend), debiased=debiased)
 

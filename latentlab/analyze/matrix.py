@@ -25,7 +25,8 @@ from . import registry
 from .cka import KERNELS, _check_rbf_variance, _hsic_from_parts, _hsic_linear, _ratio, _stream, rbf_cka
 from .compare import check_metrics, constant_message, constant_reason, interval, measure_params
 from .overlap_resample import CrossNull
-from .prep import SIMILARITY, Prepared, check_positive, load, require_in_memory, require_variance, sample_rows
+from .prep import (SIMILARITY, Prepared, check_positive, fits_in_memory, load, require_in_memory, require_variance,
+                   sample_rows)
 
 @dataclass(frozen=True)
 class CKAMatrix(ResultMixin):
@@ -154,7 +155,7 @@ def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: di
     picked = sample_rows(r_embs[0].n, sample, seed, min_rows=4)
     n = r_embs[0].n if picked is None else len(picked)
     notes = [] if picked is None else [f"every cell on {n} of {r_embs[0].n} rows (seeded sample without replacement)"]
-    if picked is None and measure.name in ("linear_cka", "debiased_cka") and not _fits(embs, backend.float64()):
+    if picked is None and measure.name in ("linear_cka", "debiased_cka") and not fits_in_memory(embs, backend.float64()):
         cells = _LinearStreamed(r_embs, c_embs, symmetric, p.get("debiased", measure.params["debiased"]), backend)
         row_reason, col_reason = cells.reasons
     else:
@@ -195,14 +196,6 @@ def similarity_matrix(rows, cols=None, *, metric: str = "linear_cka", params: di
     return SimilarityMatrix(metric=measure.name, direction=measure.direction, row_labels=rl, col_labels=cl,
                             matrix=mat, n=n, params={**measure.params, **p}, calibrated=calibrated,
                             aggregate=aggregate, bootstrap=scheme, symmetric=symmetric, notes=notes)
-
-
-def _fits(embs, backend) -> bool:
-    try:
-        require_in_memory(embs, backend, "")
-    except InputError:
-        return False
-    return True
 
 
 class _InMemory:

@@ -41,7 +41,7 @@ from .. import stats
 from . import neighbors, registry, shape
 from .compare import interval
 from .overlap_resample import CrossNull, angle_scores, covariance_bootstrap, streamed_covariance_bootstrap
-from .prep import Prepared, check_positive, load, require_in_memory, require_variance, sample_rows
+from .prep import Prepared, check_positive, fits_in_memory, load, require_in_memory, require_variance, sample_rows
 from .subspace import (cca_degenerate, numerical_rank, pca_basis, principal_angles, prepare_pwcca, prepare_svcca,
                        pwcca_from_cov, rank_for_variance, svcca_from_cov)
 
@@ -150,7 +150,7 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
         notes += [note] if note else []
     paired = ea.n == eb.n
     resampling = paired and bool(bootstrap or permutations or calibrate)
-    in_memory = resampling and _fits([ea, eb], backend.float64())  # the in-memory nulls hold float64 copies
+    in_memory = resampling and fits_in_memory([ea, eb], backend.float64())  # the in-memory nulls hold float64 copies
     if resampling and bootstrap and k is not None and not in_memory:
         # a k-NN graph is no sum over rows: its half-samples need every row; refuse before any is read
         require_in_memory([ea, eb], backend.float64(), "overlap's mutual k-NN bootstrap (graphs recomputed on "
@@ -243,14 +243,6 @@ def overlap(a, b, *, rank: int | None = None, variance: float = 0.99, svcca_vari
         k=graphs.k if graphs else None, n_a=ea.n, n_b=eb.n, paired=paired, p_values=p_values,
         calibration=calibration,
         permutation=stats.PermutationResult.method if p_values else None, notes=notes)
-
-
-def _fits(embs, backend) -> bool:
-    try:
-        require_in_memory(embs, backend, "")
-    except InputError:
-        return False
-    return True
 
 
 def _sampled(ea, eb, sample: int, seed: int, backend):

@@ -45,11 +45,21 @@ def require_in_memory(embs, backend: Backend, what: str, *, rows: int | None = N
                       hint: str = "pass `sample` N to compute it on N random rows") -> None:
     """Refuse, before reading anything, when ``what`` would hold more than :data:`IN_MEMORY_BYTES`
     of rows: all rows of each of ``embs`` (or ``rows`` of each) in the backend's dtype."""
-    need = sum((e.n if rows is None else int(rows)) * e.dim for e in embs) * max(backend.itemsize, 1)
+    need = _bytes_held(embs, backend, rows)
     if need > IN_MEMORY_BYTES:
         n = embs[0].n if rows is None else int(rows)
         raise InputError(f"{what} needs all {n} rows in memory ({need / 2**30:.2f} GiB, over the "
                          f"{IN_MEMORY_BYTES / 2**30:.2f} GiB budget; it cannot stream): {hint}")
+
+
+def fits_in_memory(embs, backend: Backend, *, rows: int | None = None) -> bool:
+    """Whether :func:`require_in_memory` would let these rows be held (the in-memory branch of a
+    method that can also stream)."""
+    return _bytes_held(embs, backend, rows) <= IN_MEMORY_BYTES
+
+
+def _bytes_held(embs, backend: Backend, rows: int | None) -> int:
+    return sum((e.n if rows is None else int(rows)) * e.dim for e in embs) * max(backend.itemsize, 1)
 
 
 def load(emb: Embeddings, backend: Backend, rows=None, *, what: str = "this method") -> torch.Tensor:
