@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from .blas import matmul
 from .errors import InputError
 
 #: Bytes of input one row block may occupy (after conversion to the compute dtype).
@@ -226,7 +227,7 @@ class StreamingMoments:
         if self.second:
             for i in range(len(centred)):
                 for j in range(i, len(centred)):
-                    prod = (centred[i].T @ centred[j]).to(torch.float64)
+                    prod = matmul(centred[i].T, centred[j]).to(torch.float64)
                     key = (i, j)
                     self._s2[key] = self._s2[key] + prod if key in self._s2 else prod
         self.n += int(blocks[0].shape[0])

@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 import torch
 
-from .compute import PROGRESS_SCORES, Backend, l2_normalize
+from .blas import matmul
+from .compute import MAX_TILE_ROWS, PROGRESS_SCORES, Backend, l2_normalize
 from .errors import LatentlabWarning
 from .progress import row_blocks
 
@@ -55,8 +56,13 @@ def topk_cosine(queries, gallery, k: int, *, backend: Backend, exclude_self: boo
         return current_engine().topk(queries, gallery, k, backend=backend, exclude_self=exclude_self,
                                      normalize=normalize, block_rows=block_rows, gallery_chunk=gallery_chunk)
     dim = int(gallery.shape[1])
-    block, chunk = backend.score_tiles(n_g, dim, min_chunk=1024, chunk=gallery_chunk)
-    block = block_rows or block
+    _, chunk = backend.score_tiles(n_g, dim, min_chunk=1024, chunk=gallery_chunk)
+    # Tall query blocks against narrow gallery tiles: the GEMM runs ~1.3× faster as
+    # (4096 × d)·(d × 4096) tiles than as (512 × d)·(d × 32768) ones (measured on the 2-core
+    # CPU), and each gallery chunk is read once per 4096 queries, not per 512. The chunk (what
+    # is read and normalised at once) stays the budget's size; the score tile keeps to the budget.
+    block = block_rows or max(1, min(MAX_TILE_ROWS, n_q))
+    tile = max(1, min(chunk, backend.block_bytes // (backend.itemsize * block)))
     # The gallery is read and normalised once per query block unless it is small enough to keep:
     # prepared chunks are kept when the whole prepared gallery fits GALLERY_CACHE_BLOCKS byte
     # budgets (measured: 18 % of a 50,000 × 512 top-k went to re-preparing chunks); larger
@@ -65,30 +71,34 @@ def topk_cosine(queries, gallery, k: int, *, backend: Backend, exclude_self: boo
     cached: dict[int, torch.Tensor] = {}
     out_v = np.empty((n_q, k), dtype=np.float64 if backend.dtype == torch.float64 else np.float32)
     out_i = np.empty((n_q, k), dtype=np.int64)
+    scores_buf = torch.empty((min(block, n_q), min(tile, n_g)), dtype=backend.dtype, device=backend.device)
     for q0 in row_blocks(0, n_q, block, "top-k" if n_q * n_g >= PROGRESS_SCORES else None):
         q = prep(backend.tensor(queries[q0 : q0 + block]), normalize)
         best_v = best_i = None
-        for g0 in range(0, n_g, chunk):
-            g = cached.get(g0)
+        for c0 in range(0, n_g, chunk):
+            g = cached.get(c0)
             if g is None:
-                g = prep(backend.tensor(gallery[g0 : g0 + chunk]), normalize)
+                g = prep(backend.tensor(gallery[c0 : c0 + chunk]), normalize)
                 if keep:
-                    cached[g0] = g
-            scores = q @ g.T
-            if exclude_self:
-                rows = torch.arange(q.shape[0], device=scores.device)
-                cols = rows + q0 - g0
-                ok = (cols >= 0) & (cols < g.shape[0])
-                scores[rows[ok], cols[ok]] = -torch.inf
-            kk = min(k, scores.shape[1])
-            v, i = torch.topk(scores, kk, dim=1)
-            i = i + g0
-            if best_v is None:
-                best_v, best_i = v, i
-            else:
-                v, i = torch.cat([best_v, v], 1), torch.cat([best_i, i], 1)
-                best_v, pos = torch.topk(v, min(k, v.shape[1]), dim=1)
-                best_i = torch.gather(i, 1, pos)
+                    cached[c0] = g
+            for t0 in range(0, g.shape[0], tile):
+                gt = g[t0 : t0 + tile]
+                g0 = c0 + t0
+                out = scores_buf[: q.shape[0], : gt.shape[0]]
+                scores = matmul(q, gt.T, out=out if out.is_contiguous() else None)
+                if exclude_self:
+                    rows = torch.arange(q.shape[0], device=scores.device)
+                    cols = rows + q0 - g0
+                    ok = (cols >= 0) & (cols < gt.shape[0])
+                    scores[rows[ok], cols[ok]] = -torch.inf
+                v, i = torch.topk(scores, min(k, scores.shape[1]), dim=1)
+                i = i + g0
+                if best_v is None:
+                    best_v, best_i = v, i
+                else:
+                    v, i = torch.cat([best_v, v], 1), torch.cat([best_i, i], 1)
+                    best_v, pos = torch.topk(v, min(k, v.shape[1]), dim=1)
+                    best_i = torch.gather(i, 1, pos)
         best_v, best_i = order_ties(best_v, best_i)
         out_v[q0 : q0 + q.shape[0]] = best_v.cpu().numpy()
         out_i[q0 : q0 + q.shape[0]] = best_i.cpu().numpy()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..blas import matmul
 from ..compute import Backend, as_backend, l2_normalize
 from ..errors import InputError
 from ..io import Embeddings, as_embeddings, require_nonzero_rows, require_paired, require_rows
@@ -167,7 +168,7 @@ def _tiles(n: int, tile: int):
 def _logits(src: _Normalised, lo, hi, lo2, hi2, t: float, xi=None) -> torch.Tensor:
     """−t‖x_i − x_j‖² = 2t(cos − 1) for unit rows; on a diagonal tile pairs j ≤ i are −inf."""
     xi = src.rows(lo, hi) if xi is None else xi
-    s = xi @ src.rows(lo2, hi2).T
+    s = matmul(xi, src.rows(lo2, hi2).T)
     s.sub_(1.0).mul_(2.0 * t).clamp_max_(0.0)
     if lo == lo2:
         s.masked_fill_(torch.ones_like(s, dtype=torch.bool).tril_(), -math.inf)
@@ -215,7 +216,7 @@ def log_mean_exp_pairs(src: _Normalised, t: float, tile: int | None = None) -> t
         """Σ exp(2t·x_i·x_j) over rows ``xs`` (pre-scaled) × ``cols``; if ``diagonal``, row r
         of ``xs`` is column r of ``cols`` and only the pairs right of it count."""
         h, w = xs.shape[0], cols.shape[0]
-        s = torch.mm(xs, cols.T, out=buf[: h * w].view(h, w))
+        s = matmul(xs, cols.T, out=buf[: h * w].view(h, w))
         if fixed:
             s.exp_()
             if diagonal:

@@ -1,0 +1,75 @@
+"""Which BLAS runs the large dense products on a CPU: the one place that decides it.
+
+The CPU wheels of torch link Intel's MKL, and MKL picks slow generic kernels on AMD
+processors: on this project's AMD EPYC (Zen 3, 2 cores) a float32 GEMM of the shapes that
+matter here — (4096 × 512)·(512 × 4096) score tiles and (rows × d)ᵀ(rows × d) moment
+updates — runs at 85–95 GFLOP/s in ``torch.mm`` and at 128–134 GFLOP/s in numpy's OpenBLAS
+(``python bench/bench_retrieval.py`` measures both, next to faiss, which uses OpenBLAS too).
+So on such a machine :func:`matmul` hands CPU tensors to numpy's BLAS through zero-copy views:
+the data never leaves the tensors' memory and the result is a CPU tensor, so callers stay in
+torch. Everywhere else (CUDA, Intel CPUs, a torch without MKL, a numpy without OpenBLAS,
+tensors that need gradients) it is ``torch.matmul``.
+
+``LATENTLAB_CPU_BLAS=torch`` or ``=numpy`` overrides the choice (read once per process).
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import torch
+
+_FLOATS = (torch.float32, torch.float64)
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``a @ b`` for 2-D tensors, run by the faster BLAS on a CPU (see the module docstring).
+
+    ``out``, when given, receives the product (it must have the product's shape and dtype).
+    """
+    if (a.device.type == "cpu" and b.device.type == "cpu" and a.dtype == b.dtype and a.dtype in _FLOATS
+            and a.dim() == 2 and b.dim() == 2 and not (a.requires_grad or b.requires_grad)
+            and numpy_blas_on_cpu()):
+        # .numpy() shares memory and keeps strides, so a transposed view reaches BLAS as a
+        # transpose flag, not a copy; numpy releases the GIL inside the GEMM
+        if out is None:
+            return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
+        np.matmul(a.numpy(), b.numpy(), out=out.numpy())
+        return out
+    return a @ b if out is None else torch.mm(a, b, out=out)
+
+
+@functools.lru_cache(maxsize=1)
+def numpy_blas_on_cpu() -> bool:
+    """Whether CPU products go to numpy's BLAS in this process (decided once, deterministic)."""
+    choice = os.environ.get("LATENTLAB_CPU_BLAS", "").strip().lower()
+    if choice in ("numpy", "torch"):
+        return choice == "numpy"
+    return amd_cpu() and torch.backends.mkl.is_available() and "openblas" in numpy_blas_name()
+
+
+def numpy_blas_name() -> str:
+    """The BLAS numpy was built with, lower case (``""`` when numpy does not say)."""
+    try:
+        return str(np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]).lower()
+    except Exception:  # numpy < 1.26 prints instead of returning; then keep torch
+        return ""
+
+
+def amd_cpu() -> bool:
+    """An AMD x86 processor (Linux ``/proc/cpuinfo``; other systems report False)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return "AuthenticAMD" in line
+    except OSError:
+        pass
+    return False
+
+
+def describe() -> str:
+    """One line for benchmark headers: which BLAS runs CPU products here."""
+    return (f"numpy's BLAS ({numpy_blas_name() or 'unknown'})" if numpy_blas_on_cpu()
+            else "torch.matmul (" + ("MKL" if torch.backends.mkl.is_available() else "its BLAS") + ")")
