@@ -53,6 +53,28 @@ def cli() -> Cli:
     return Cli()
 
 
+def _write_shards(folder: Path, x: np.ndarray, sizes, *, stem: str = "emb") -> Path:
+    if isinstance(sizes, int):  # rows per shard, the last one short (LAION dumps are cut this way)
+        sizes = [min(sizes, len(x) - lo) for lo in range(0, len(x), sizes)]
+    # A mistyped size list would silently drop rows and the in-memory comparison would still pass.
+    assert sum(sizes) == len(x), f"shard sizes {list(sizes)} add up to {sum(sizes)}, not the {len(x)} rows"
+    folder.mkdir()
+    lo = 0
+    for i, n in enumerate(sizes):
+        np.save(folder / f"{stem}_{i}.npy", x[lo : lo + n])
+        lo += n
+    return folder
+
+
+@pytest.fixture(scope="session")
+def write_shards():
+    """``write_shards(folder, x, sizes, stem="emb") -> folder``: a new folder of ``x`` as .npy shards
+    ``{stem}_0.npy``, ``{stem}_1.npy``, … (numbers not padded, so ``_10`` sorts after ``_9`` only by
+    number), shard i the next ``sizes[i]`` rows in x's own dtype; an int ``sizes`` is rows per shard.
+    Session-scoped so module- and package-scoped fixtures can build their folders with it."""
+    return _write_shards
+
+
 def _cuda() -> bool:
     try:
         import torch

@@ -21,16 +21,6 @@ KW = dict(dtype="float64", device="cpu")
 SIZES = [70, 130, 1, 99]
 
 
-def _shards(folder, x, sizes=SIZES):
-    folder.mkdir()
-    lo = 0
-    for i, n in enumerate(sizes):
-        np.save(folder / f"emb_{i}.npy", x[lo : lo + n])
-        lo += n
-    assert lo == len(x)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def spaces():
     rng = np.random.default_rng(3)
@@ -51,12 +41,12 @@ def maps(spaces):
 
 
 @pytest.mark.parametrize("name", ["procrustes", "cca", "pipeline", "mlp"])
-def test_shard_folder_through_apply_equals_the_in_memory_transform(tmp_path, spaces, maps, name):
+def test_shard_folder_through_apply_equals_the_in_memory_transform(tmp_path, spaces, maps, name, write_shards):
     a = spaces[0]
     al = maps[name]
     if name == "pipeline":
         assert isinstance(al, Pipeline)
-    folder = _shards(tmp_path / "a", a)
+    folder = write_shards(tmp_path / "a", a, SIZES)
     res = apply_map(al, folder, tmp_path / "out.npy", dtype="float64", block_rows=37)  # blocks cross shards
     assert (res.rows, res.dim_out, res.side) == (300, al.dim_common_, "source")
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), al.transform(a), rtol=1e-12, atol=1e-12)
@@ -70,9 +60,10 @@ def test_shard_folder_through_apply_equals_the_in_memory_transform(tmp_path, spa
     np.testing.assert_array_equal(np.concatenate([blk for _, blk in got]), np.load(tmp_path / "out.npy"))
 
 
-def test_target_side(tmp_path, spaces, maps):
+def test_target_side(tmp_path, spaces, maps, write_shards):
     b = spaces[1]
-    res = apply_map(maps["cca"], _shards(tmp_path / "b", b), tmp_path / "t.npy", side="target", dtype="float64")
+    folder = write_shards(tmp_path / "b", b, SIZES)
+    res = apply_map(maps["cca"], folder, tmp_path / "t.npy", side="target", dtype="float64")
     assert res.side == "target"
     np.testing.assert_allclose(np.load(tmp_path / "t.npy"), maps["cca"].transform_target(b), rtol=1e-12, atol=1e-12)
     with pytest.raises(InputError, match="expects source rows of dimension 6, got 4"):
@@ -89,14 +80,15 @@ def test_every_output_format_holds_the_mapped_rows(tmp_path, spaces, maps, suffi
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"o{suffix}"]
 
 
-def test_a_small_memory_budget_does_not_stop_apply_and_rows_never_all_in_memory(tmp_path, monkeypatch):
+def test_a_small_memory_budget_does_not_stop_apply_and_rows_never_all_in_memory(tmp_path, monkeypatch,
+                                                                               write_shards):
     """Budget 0: the streamed formats still write; the mapped matrix (3.2 MB in float32) is never held."""
     monkeypatch.setattr(prep, "IN_MEMORY_BYTES", 0)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((20000, 40)).astype(np.float32)
     al = fit_aligner("lstsq", x[:500], x[:500] @ rng.standard_normal((40, 40)), **KW)
     folder = tmp_path / "x"
-    _shards(folder, x, [5000, 7000, 8000])
+    write_shards(folder, x, [5000, 7000, 8000])
     tracemalloc.start()
     try:
         apply_map(al, folder, tmp_path / "out.npy", block_rows=500)
@@ -136,17 +128,17 @@ def test_an_error_mid_write_leaves_the_old_output_and_no_temporary(tmp_path, spa
     np.testing.assert_array_equal(np.load(target), np.zeros(3))
 
 
-def test_a_non_finite_row_is_named_and_nothing_is_written(tmp_path, spaces, maps):
+def test_a_non_finite_row_is_named_and_nothing_is_written(tmp_path, spaces, maps, write_shards):
     x = spaces[0].copy()
     x[157, 2] = np.nan
     with pytest.raises(InputError, match=r"row 157 contains NaN"):
-        apply_map(maps["procrustes"], _shards(tmp_path / "a", x), tmp_path / "out.npy", block_rows=40)
+        apply_map(maps["procrustes"], write_shards(tmp_path / "a", x, SIZES), tmp_path / "out.npy", block_rows=40)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
 
 
-def test_cli_apply_shard_folder(cli, tmp_path, spaces, maps):
+def test_cli_apply_shard_folder(cli, tmp_path, spaces, maps, write_shards):
     maps["pipeline"].save(tmp_path / "p.safetensors")
-    folder = _shards(tmp_path / "a", spaces[0])
+    folder = write_shards(tmp_path / "a", spaces[0], SIZES)
     out = cli.json("apply", tmp_path / "p.safetensors", folder, "-o", tmp_path / "m.parquet", "--device", "cpu")
     assert out == {"method": "pipeline", "side": "source", "rows": 300, "dim_out": 4,
                    "output": str(tmp_path / "m.parquet"), "dtype": "float32"}

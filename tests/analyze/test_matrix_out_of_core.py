@@ -19,23 +19,16 @@ from latentlab.io.rowsource import NpyRows
 F64_SMALL = Backend.make("cpu", "float64", block_bytes=2048)
 
 
-def _shards(folder, x, sizes=(40, 1, 99, 40)):
-    folder.mkdir()
-    lo = 0
-    for i, n in enumerate(sizes):
-        np.save(folder / f"emb_{i}.npy", x[lo : lo + n])
-        lo += n
-    assert lo == len(x)
-    return read_embeddings(folder)
+SIZES = (40, 1, 99, 40)  # a one-row shard: a block boundary inside and between shards
 
 
 @pytest.fixture
-def layers(tmp_path):
+def layers(tmp_path, write_shards):
     rng = np.random.default_rng(8)
     x0 = rng.normal(size=(180, 4)) + 4.0
     xs = [x0, x0 @ rng.normal(size=(4, 5)) + 0.5 * rng.normal(size=(180, 5)),
           np.tanh(x0[:, :3]) + 0.8 * rng.normal(size=(180, 3)), rng.normal(size=(180, 4))]
-    return xs, [_shards(tmp_path / f"l{i}", x) for i, x in enumerate(xs)]
+    return xs, [read_embeddings(write_shards(tmp_path / f"l{i}", x, SIZES)) for i, x in enumerate(xs)]
 
 
 @pytest.fixture
@@ -93,9 +86,9 @@ def test_rectangular_streamed_equals_in_memory(layers, monkeypatch):
     assert disk.matrix[0][2].value == pytest.approx(1.0)  # layer 0 against itself
 
 
-def test_constant_layer_is_undefined_when_streamed(layers, monkeypatch, tmp_path):
+def test_constant_layer_is_undefined_when_streamed(layers, monkeypatch, tmp_path, write_shards):
     xs, embs = layers
-    const = _shards(tmp_path / "const", np.ones((180, 3)))
+    const = read_embeddings(write_shards(tmp_path / "const", np.ones((180, 3)), SIZES))
     monkeypatch.setattr(prep, "IN_MEMORY_BYTES", 0)
     res = similarity_matrix([embs[0], const, embs[1]], calibrate=19, device=F64_SMALL)
     assert res.matrix[0][1] is None and res.matrix[1][2] is None and res.matrix[0][2] is not None

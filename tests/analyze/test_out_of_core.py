@@ -19,23 +19,13 @@ from latentlab.io.rowsource import NpyRows
 F64_SMALL = Backend.make("cpu", "float64", block_bytes=2048)  # blocks of 64 rows: many blocks per shard
 
 
-def _shards(folder, x, sizes):
-    folder.mkdir()
-    lo = 0
-    for i, n in enumerate(sizes):
-        np.save(folder / f"emb_{i}.npy", x[lo : lo + n])
-        lo += n
-    assert lo == len(x)
-    return read_embeddings(folder)
-
-
 @pytest.fixture
-def pair(tmp_path):
+def pair(tmp_path, write_shards):
     rng = np.random.default_rng(4)
     x = rng.normal(size=(300, 5)) + 3.0
     y = 0.7 * x + rng.normal(size=(300, 5))
     sizes = [70, 130, 1, 99]
-    return x, y, _shards(tmp_path / "a", x, sizes), _shards(tmp_path / "b", y, sizes)
+    return x, y, *(read_embeddings(write_shards(tmp_path / name, arr, sizes)) for name, arr in (("a", x), ("b", y)))
 
 
 @pytest.mark.parametrize("debiased", [False, True])

@@ -19,22 +19,13 @@ F64_SMALL = Backend.make("cpu", "float64", block_bytes=2048)  # many blocks per 
 COV = ("overlap", "grassmann_distance_rad", "svcca", "pwcca", "procrustes_angle_rad")
 
 
-def _shards(folder, x, sizes):
-    folder.mkdir()
-    lo = 0
-    for i, n in enumerate(sizes):
-        np.save(folder / f"emb_{i}.npy", x[lo : lo + n])
-        lo += n
-    return read_embeddings(folder)
-
-
 @pytest.fixture
-def pair(tmp_path):
+def pair(tmp_path, write_shards):
     rng = np.random.default_rng(11)
     x = rng.normal(size=(240, 6)) * np.array([3, 2, 1.5, 1, 0.5, 0.2]) + 2.0
     y = x @ rng.normal(size=(6, 6)) * 0.4 + rng.normal(size=(240, 6))
     sizes = [50, 1, 120, 69]
-    return x, y, _shards(tmp_path / "a", x, sizes), _shards(tmp_path / "b", y, sizes)
+    return x, y, *(read_embeddings(write_shards(tmp_path / name, arr, sizes)) for name, arr in (("a", x), ("b", y)))
 
 
 @pytest.fixture

@@ -14,16 +14,11 @@ from latentlab.io.rowsource import NpyRows
 
 
 @pytest.fixture
-def pair(tmp_path):
+def pair(tmp_path, write_shards):
     rng = np.random.default_rng(5)
     x = rng.normal(size=(120, 4))
     y = x @ rng.normal(size=(4, 4)) + 0.3 * rng.normal(size=(120, 4))
-    out = []
-    for name, arr in (("a", x), ("b", y)):
-        (tmp_path / name).mkdir()
-        np.save(tmp_path / name / "emb_0.npy", arr[:70]), np.save(tmp_path / name / "emb_1.npy", arr[70:])
-        out.append(read_embeddings(tmp_path / name))
-    return x, y, *out
+    return x, y, *(read_embeddings(write_shards(tmp_path / name, arr, [70, 50])) for name, arr in (("a", x), ("b", y)))
 
 
 @pytest.mark.parametrize("metric", sorted(registry.MEASURES))

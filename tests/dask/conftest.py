@@ -22,15 +22,13 @@ def cluster():
 
 
 @pytest.fixture(scope="package")
-def folders(tmp_path_factory):
+def folders(tmp_path_factory, write_shards):
     root = tmp_path_factory.mktemp("dask")
     rng = np.random.default_rng(7)
     x = (rng.standard_normal((N, D)) * np.linspace(0.2, 3, D) + 5).astype(np.float32)  # large mean: shifts matter
     y = (x @ rng.standard_normal((D, D)) / 3 + rng.standard_normal((N, D))).astype(np.float32)
     for name, arr in (("img_emb", x), ("text_emb", y)):
-        (root / name).mkdir()
-        for i, lo in enumerate(range(0, N, SHARD)):
-            np.save(root / name / f"{name}_{i}.npy", arr[lo : lo + SHARD])
+        write_shards(root / name, arr, SHARD, stem=name)
     import pyarrow as pa
     import pyarrow.parquet as pq
 

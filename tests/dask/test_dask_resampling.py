@@ -111,12 +111,11 @@ def test_streamed_permutation_null_runs_on_the_workers_and_matches_local(folders
 
 @pytest.mark.parametrize("reader", ["client", "worker"])
 @pytest.mark.parametrize("damage", ["vanished", "truncated"])
-def test_a_shard_damaged_after_listing_is_an_error_naming_it(folders, cluster, tmp_path, damage, reader):
+def test_a_shard_damaged_after_listing_is_an_error_naming_it(folders, cluster, tmp_path, damage, reader,
+                                                              write_shards):
     a, b, x, y = folders
     for name, arr in (("img_emb", x), ("text_emb", y)):  # a private copy of the folders to damage
-        (tmp_path / name).mkdir()
-        for i, lo in enumerate(range(0, len(arr), 250)):
-            np.save(tmp_path / name / f"{name}_{i}.npy", arr[lo : lo + 250])
+        write_shards(tmp_path / name, arr, 250, stem=name)
     ea, eb = read_embeddings(tmp_path / "img_emb"), read_embeddings(tmp_path / "text_emb")  # listed, headers checked
     shard = tmp_path / "text_emb" / "text_emb_3.npy"
     if damage == "vanished":

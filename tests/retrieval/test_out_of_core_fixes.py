@@ -22,17 +22,8 @@ EXACT = Backend.make("cpu", "float64")
 CHUNKED = Backend.make("cpu", "float64", block_bytes=4096)  # 64-row blocks, 64-row gallery chunks: many tiles
 
 
-def _shards(folder, x, sizes):
-    folder.mkdir()
-    lo = 0
-    for i, n in enumerate(sizes):
-        np.save(folder / f"emb_{i}.npy", x[lo : lo + n])
-        lo += n
-    return read_embeddings(folder)
-
-
 @pytest.fixture(scope="module")
-def task(tmp_path_factory):
+def task(tmp_path_factory, write_shards):
     rng = np.random.default_rng(7)
     hub = rng.standard_normal(16)
     g = rng.standard_normal((400, 16)) + 0.8 * hub  # a shared direction: hubs for the fixes to act on
@@ -40,8 +31,8 @@ def task(tmp_path_factory):
     bank_q = rng.standard_normal((120, 16)) + 0.8 * hub
     bank_g = rng.standard_normal((90, 16)) + 0.8 * hub
     root = tmp_path_factory.mktemp("ooc")
-    folders = {"q": _shards(root / "q", q, [60, 1, 89]), "g": _shards(root / "g", g, [130, 70, 200]),
-               "bq": _shards(root / "bq", bank_q, [100, 20]), "bg": _shards(root / "bg", bank_g, [45, 45])}
+    sizes = {"q": (q, [60, 1, 89]), "g": (g, [130, 70, 200]), "bq": (bank_q, [100, 20]), "bg": (bank_g, [45, 45])}
+    folders = {name: read_embeddings(write_shards(root / name, x, s)) for name, (x, s) in sizes.items()}
     return {"q": q, "g": g, "bq": bank_q, "bg": bank_g}, folders
 
 
@@ -120,10 +111,10 @@ def test_localadj_above_the_budget_refuses_naming_the_streamed_fix(task, monkeyp
     assert ok.forward.fixed is not None
 
 
-def test_cli_localadj_refusal_is_one_line_naming_flags(tmp_path, cli, monkeypatch):
+def test_cli_localadj_refusal_is_one_line_naming_flags(tmp_path, cli, monkeypatch, write_shards):
     rng = np.random.default_rng(0)
     for name, n in (("q", 30), ("g", 40), ("bg", 50)):
-        _shards(tmp_path / name, rng.standard_normal((n, 8)), [n // 2, n - n // 2])
+        write_shards(tmp_path / name, rng.standard_normal((n, 8)), [n // 2, n - n // 2])
     monkeypatch.setattr(prep, "IN_MEMORY_BYTES", 100)
     res = cli("retrieval", tmp_path / "q", tmp_path / "g", "--fix", "localadj", "--bank-gallery", tmp_path / "bg",
               ok=False)
