@@ -19,6 +19,15 @@ def sample_rows(n: int, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
+def paired_sample(n_a: int, n_b: int, max_points: int, seed: int, paired: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of two sets (n_a, n_b rows) to show in a joint view of at most ``max_points``: each set
+    a sorted seeded sample of at most half (seeds ``seed`` and ``seed + 1``), the same rows of both
+    when ``paired`` so every shown point keeps its partner."""
+    half = max(1, max_points // 2)
+    idx_a = sample_rows(n_a, half, seed)
+    return idx_a, idx_a if paired else sample_rows(n_b, half, seed + 1)
+
+
 def joint_projection(a, b, *, method: str = "umap", max_points: int = 10_000, seed: int = 0,
                      paired: bool | None = None) -> dict:
     """2-D coordinates of both sets projected together (L2-normalised rows).
@@ -31,9 +40,7 @@ def joint_projection(a, b, *, method: str = "umap", max_points: int = 10_000, se
     """
     n_a, n_b = len(a), len(b)
     paired = (n_a == n_b) if paired is None else paired
-    half = max(1, max_points // 2)
-    idx_a = sample_rows(n_a, half, seed)
-    idx_b = idx_a if paired else sample_rows(n_b, half, seed + 1)
+    idx_a, idx_b = paired_sample(n_a, n_b, max_points, seed, paired)
     xa, xb = _unit(np.asarray(a[idx_a])), _unit(np.asarray(b[idx_b]))
     both = np.concatenate([xa, xb])
     if method == "pca":

@@ -226,14 +226,12 @@ def write_joint_view(path, a, b, *, title: str | None = None, **kwargs) -> Joint
 def _fewer_points(proj: dict, n_a: int, n_b: int, method: str, max_points: int, seed: int) -> dict:
     """``proj`` (a joint projection of sets of n_a and n_b rows) cut to at most ``max_points``:
     a seeded sample of its rows, the same positions of both sets when paired."""
-    from ..plot.data import sample_rows
+    from ..plot.data import paired_sample
 
     if proj["method"] != method or len(proj["a"]) > n_a or len(proj["b"]) > n_b:
         raise InputError(f"projected: a {proj['method']} projection of {len(proj['a'])} and {len(proj['b'])} rows "
                          f"does not fit `projection` {method!r} and sets of {n_a} and {n_b} rows")
-    half = max(1, max_points // 2)
-    keep_a = sample_rows(len(proj["a"]), half, seed)
-    keep_b = keep_a if proj["paired"] else sample_rows(len(proj["b"]), half, seed + 1)
+    keep_a, keep_b = paired_sample(len(proj["a"]), len(proj["b"]), max_points, seed, proj["paired"])
     ia, ib = np.asarray(proj["index_a"])[keep_a], np.asarray(proj["index_b"])[keep_b]
     return {"a": np.asarray(proj["a"])[keep_a], "b": np.asarray(proj["b"])[keep_b], "index_a": ia, "index_b": ib,
             "paired": proj["paired"], "method": method, "subsampled": len(ia) < n_a or len(ib) < n_b}
