@@ -10,6 +10,11 @@ the data never leaves the tensors' memory and the result is a CPU tensor, so cal
 torch. Everywhere else (CUDA, Intel CPUs, a torch without MKL, a numpy without OpenBLAS,
 tensors that need gradients) it is ``torch.matmul``.
 
+The same holds for the symmetric eigensolver (:func:`eigh`): MKL's ``dsyevd`` synchronises
+its two threads at every step of the tridiagonal reduction, so when another process holds one
+core (a shared 2-core machine, a busy laptop) one 768 × 768 float64 eigh took 1–12 s, against
+0.12 s idle; numpy's LAPACK took 0.66 s on the same loaded machine.
+
 ``LATENTLAB_CPU_BLAS=torch`` or ``=numpy`` overrides the choice (read once per process).
 """
 from __future__ import annotations
@@ -38,6 +43,16 @@ def matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) ->
         np.matmul(a.numpy(), b.numpy(), out=out.numpy())
         return out
     return a @ b if out is None else torch.mm(a, b, out=out)
+
+
+def eigh(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.linalg.eigh(S)`` of a symmetric 2-D tensor (ascending eigenvalues, eigenvectors as
+    columns), run by numpy's LAPACK where :func:`matmul` uses numpy's BLAS. Eigenvector signs
+    are whatever the LAPACK returns: callers must not depend on them."""
+    if S.device.type == "cpu" and S.dtype in _FLOATS and not S.requires_grad and numpy_blas_on_cpu():
+        lam, Q = np.linalg.eigh(S.numpy())
+        return torch.from_numpy(lam), torch.from_numpy(Q)
+    return torch.linalg.eigh(S)
 
 
 @functools.lru_cache(maxsize=1)

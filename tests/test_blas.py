@@ -62,3 +62,13 @@ def test_topk_over_many_tiles_equals_dense(cpu_blas, exclude_self):
     want = np.argsort(-s, axis=1, kind="stable")[:, :5]
     assert np.array_equal(i, want)
     assert np.allclose(v, np.take_along_axis(s, want, 1), atol=1e-12)
+
+
+def test_eigh_reconstructs(cpu_blas):
+    a = torch.randn(50, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    S = a.T @ a
+    lam, Q = blas.eigh(S)
+    ref = torch.linalg.eigvalsh(S)
+    assert lam.dtype == torch.float64 and torch.allclose(lam, ref, atol=1e-10)
+    assert bool((lam[1:] >= lam[:-1]).all())  # ascending, as torch.linalg.eigh
+    assert torch.allclose((Q * lam) @ Q.T, S, atol=1e-9) and torch.allclose(Q.T @ Q, torch.eye(9, dtype=torch.float64), atol=1e-12)

@@ -22,6 +22,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..compute import Backend
+from ..blas import eigh
 from ..errors import InputError, LatentlabWarning
 from ..io import Embeddings, as_embeddings, atomic_output, require_paired, require_rows, validate
 from .preprocess import PairStats, Preprocess
@@ -379,7 +380,7 @@ def psd_solve(S: torch.Tensor, B: torch.Tensor, alpha: float = 0.0,
     minimum-norm least-squares solution, robust to dead units and n < d). Returns the
     solution and the numerical rank used.
     """
-    lam, Q = torch.linalg.eigh(S)
+    lam, Q = eigh(S)
     top = max(float(lam.max()) if lam.numel() else 0.0, 0.0)
     rtol = S.shape[0] * float(torch.finfo(torch.float64).eps) if rtol is None else rtol
     keep = lam > rtol * top if top > 0 else torch.zeros_like(lam, dtype=torch.bool)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..blas import eigh
 from ..errors import InputError
 from .base import Aligner, opt, register
 
@@ -28,7 +29,7 @@ from .base import Aligner, opt, register
 def inv_sqrt_psd(S: torch.Tensor, rtol: float | None = None) -> tuple[torch.Tensor, int]:
     """``S^{-1/2}`` on the numerical range of symmetric PSD S (pseudo-inverse square root),
     float64 on S's device."""
-    lam, Q = torch.linalg.eigh((S + S.T) / 2)
+    lam, Q = eigh((S + S.T) / 2)
     top = max(float(lam.max()) if lam.numel() else 0.0, 0.0)
     rtol = S.shape[0] * float(torch.finfo(torch.float64).eps) if rtol is None else rtol
     keep = lam > rtol * top if top > 0 else torch.zeros_like(lam, dtype=torch.bool)

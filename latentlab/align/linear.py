@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..compute import Backend
+from ..blas import eigh
 from ..errors import InputError
 from .base import DirectAligner, opt, psd_solve, register
 from .preprocess import PairStats
@@ -108,7 +109,7 @@ class Ridge(DirectAligner):
 
 
 def _eig(stats: PairStats):
-    lam, Q = torch.linalg.eigh(stats.Sxx)
+    lam, Q = eigh(stats.Sxx)
     return lam.clamp_min(0.0), Q
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..blas import eigh
 from ..errors import InputError
 from .base import DirectAligner, opt, psd_solve, register
 
@@ -55,7 +56,7 @@ class LowRank(DirectAligner):
         stats = self._stats(X, Y, backend)
         W, rank = psd_solve(stats.Sxx, stats.Sxy, alpha=self.params_["alpha"], rtol=stats.rtol)
         fitted_gram = W.T @ stats.Sxx @ W
-        lam, V = torch.linalg.eigh((fitted_gram + fitted_gram.T) / 2)
+        lam, V = eigh((fitted_gram + fitted_gram.T) / 2)
         lam, V = lam.flip(0), V.flip(1)  # descending
         Vr = V[:, :r]
         kept = float(lam[:r].sum()) / max(float(lam.sum()), 1e-300)
