@@ -16,8 +16,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .blas import matmul
 from .errors import InputError
+from .moments import StreamingMoments  # noqa: F401  (re-exported: compute is its historical home)
 
 #: Bytes of input one row block may occupy (after conversion to the compute dtype).
 DEFAULT_BLOCK_BYTES = CPU_BLOCK_BYTES = 64 * 2**20
@@ -158,121 +158,24 @@ def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
 
 
-class StreamingMoments:
-    """Running first and second (cross-)moments of one or two row-aligned streams, in float64.
-
-    Sums are taken around a shift (the first block's mean) so that the centred products
-    ``Σ (x−μ)(x−μ)ᵀ = S₂ − S₁S₁ᵀ/n`` do not cancel catastrophically when the mean is large
-    compared with the spread (the "shifted data" algorithm; Chan, Golub & LeVeque 1983).
-
-    Parameters
-    ----------
-    second : accumulate d×d second moments (``xx``, and ``yy``/``xy`` for two streams).
-    shift : one float64 vector per stream to sum around (default: the first block's means).
-        Accumulators given the same shift add up exactly (:meth:`merge`): how an engine
-        splits one pass over many workers (:func:`accumulate`).
-    """
-
-    def __init__(self, *, second: bool = True, shift: list[torch.Tensor] | None = None):
-        self.second = second
-        self.n = 0
-        self._shift: list[torch.Tensor] | None = None if shift is None else list(shift)
-        self._s1: list[torch.Tensor] = [] if shift is None else [torch.zeros_like(s) for s in self._shift]
-        self._s2: dict[tuple[int, int], torch.Tensor] = {}
-
-    @property
-    def shift(self) -> list[torch.Tensor] | None:
-        return self._shift
-
-    def merge(self, other: "StreamingMoments") -> "StreamingMoments":
-        """Add the sums of ``other``, accumulated around the same shift (a partial pass)."""
-        if other.n == 0:
-            return self
-        if self.n == 0 and self._shift is None:
-            self._shift = other._shift
-            self._s1 = [torch.zeros_like(s) for s in other._shift]
-        if len(other._shift) != len(self._shift) or not all(
-                torch.equal(a, b.to(a.device)) for a, b in zip(self._shift, other._shift)):
-            raise ValueError("merge() needs accumulators summed around the same shift")
-        for i, s in enumerate(other._s1):
-            self._s1[i] += s.to(self._s1[i].device)
-        for key, s in other._s2.items():
-            s = s.to(self._s1[0].device)
-            self._s2[key] = self._s2[key] + s if key in self._s2 else s
-        self.n += other.n
-        return self
-
-    def update(self, *blocks: torch.Tensor) -> "StreamingMoments":
-        """Add row-aligned blocks (one per stream) of equal row count.
-
-        Each block's products and column sums are formed in the block's own floating dtype
-        (float32 GEMM is about twice as fast as float64 on CPU, and a float32 sum avoids a
-        float64 copy of the block) and accumulated across blocks in float64; the shift keeps
-        the per-block sums small, so the rounding stays at the block dtype's precision.
-        Larger blocks mean fewer, more efficient GEMMs: callers that care about speed should
-        pass blocks of thousands of rows.
-        """
-        # integers go to float64; half precision to float32 (its sums would lose the moments)
-        blocks = tuple(b.to(torch.float64) if not b.is_floating_point()
-                       else b.to(torch.float32) if b.element_size() < 4 else b for b in blocks)
-        if self._shift is None:
-            # taken in the block dtype so that the float64 shift equals the one subtracted below
-            self._shift = [b.mean(dim=0).to(torch.float64) for b in blocks]
-            self._s1 = [torch.zeros_like(s) for s in self._shift]
-        elif len(blocks) != len(self._shift):
-            raise ValueError("update() must receive the same number of streams every time")
-        centred = [b - s.to(b.dtype) for b, s in zip(blocks, self._shift)]
-        for i, c in enumerate(centred):
-            self._s1[i] += c.sum(dim=0).to(torch.float64)  # pairwise sum in the block dtype
-        if self.second:
-            for i in range(len(centred)):
-                for j in range(i, len(centred)):
-                    prod = matmul(centred[i].T, centred[j]).to(torch.float64)
-                    key = (i, j)
-                    self._s2[key] = self._s2[key] + prod if key in self._s2 else prod
-        self.n += int(blocks[0].shape[0])
-        return self
-
-    def mean(self, i: int = 0) -> torch.Tensor:
-        self._check()
-        return self._shift[i] + self._s1[i] / self.n
-
-    def centered(self, i: int = 0, j: int | None = None) -> torch.Tensor:
-        """Σ_r (x_i,r − μ_i)(x_j,r − μ_j)ᵀ: the centred (cross-)product, unnormalised."""
-        self._check()
-        if not self.second:
-            raise ValueError("second moments were not accumulated")
-        j = i if j is None else j
-        if i > j:
-            return self.centered(j, i).T
-        return self._s2[(i, j)] - torch.outer(self._s1[i], self._s1[j]) / self.n
-
-    def covariance(self, i: int = 0, j: int | None = None, ddof: int = 1) -> torch.Tensor:
-        return self.centered(i, j) / max(self.n - ddof, 1)
-
-    def _check(self) -> None:
-        if self._shift is None or self.n == 0:
-            raise ValueError("no rows accumulated")
-
-
 #: scores (queries × gallery rows) above which a ranking / top-k pass shows its progress bar: smaller
 #: passes are over before a bar helps, and resampling loops run many of them
 PROGRESS_SCORES = 50_000_000
 
 
 def stream_moments(*sources, backend: Backend, second: bool = True, transform=None,
-                   desc: str | None = None) -> StreamingMoments:
+                   desc: str | None = None, products=None) -> StreamingMoments:
     """One pass over row-aligned sources, accumulating :class:`StreamingMoments`.
 
     ``transform`` (optional) maps each tensor block before accumulation (e.g. L2 normalisation);
-    ``desc`` names the pass for its rows/s progress bar.
+    ``desc`` names the pass for its rows/s progress bar; ``products`` as in :class:`StreamingMoments`.
     """
     n = len(sources[0])
     if any(len(s) != n for s in sources):
         raise InputError("sources must have the same number of rows")
     width = sum(int(s.shape[1]) for s in sources)
     rows = backend.block_rows(width, copies=3)
-    return accumulate(sources, functools.partial(StreamingMoments, second=second), backend, rows=rows,
+    return accumulate(sources, functools.partial(StreamingMoments, second=second, products=products), backend, rows=rows,
                       transform=transform, desc=desc)
 
 

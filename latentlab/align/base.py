@@ -171,9 +171,10 @@ class Aligner(BaseEstimator, TransformerMixin):
     def _why_min(self) -> str:
         return "(centring and spread need two rows)"
 
-    def _stats(self, X, Y, backend) -> PairStats:
-        """The one streamed pass over the anchors; names the first NaN/Inf row if the sums are not finite."""
-        stats = PairStats.stream(X.data, Y.data, self.pre_x_, self.pre_y_, backend)
+    def _stats(self, X, Y, backend, products: tuple[str, ...] = ("xx", "xy", "yy")) -> PairStats:
+        """The one streamed pass over the anchors, forming the ``products`` the method needs
+        (see :meth:`PairStats.stream`); names the first NaN/Inf row if the sums are not finite."""
+        stats = PairStats.stream(X.data, Y.data, self.pre_x_, self.pre_y_, backend, products)
         if not stats.finite():
             validate(X)
             validate(Y)

@@ -26,6 +26,8 @@ from ..errors import InputError
 from .base import DirectAligner, opt, psd_solve, register
 from .preprocess import PairStats
 
+#: the moments a least-squares map needs: XᵀX and XᵀY (of YᵀY only its trace, always kept)
+NORMAL_EQUATIONS = ("xx", "xy")
 #: --alpha auto searches mean-eigenvalue × 10^k for k on this grid
 ALPHA_GRID = np.logspace(-6, 3, 37)
 
@@ -37,7 +39,7 @@ class Lstsq(DirectAligner):
     method = "lstsq"
 
     def _fit(self, X, Y, backend):
-        stats = self._stats(X, Y, backend)
+        stats = self._stats(X, Y, backend, NORMAL_EQUATIONS)
         W, rank = psd_solve(stats.Sxx, stats.Sxy, rtol=stats.rtol)
         self._record_fit(stats, W, rank=rank)
 
@@ -88,7 +90,7 @@ class Ridge(DirectAligner):
         return params
 
     def _fit(self, X, Y, backend):
-        stats = self._stats(X, Y, backend)
+        stats = self._stats(X, Y, backend, NORMAL_EQUATIONS)
         alpha, extra = self.params_["alpha"], {}
         if alpha == "auto":
             grid = ALPHA_GRID * max(float(torch.trace(stats.Sxx)) / stats.Sxx.shape[0], 1e-300)
@@ -132,7 +134,7 @@ def gcv_scores(stats: PairStats, grid, *, intercept: bool) -> torch.Tensor:
     g2 = torch.sum(G * G, dim=1)[keep]
     lam = lam[keep]
     n = stats.n
-    rss_min = (torch.trace(stats.Syy) - torch.sum(g2 / lam)).clamp_min(0.0)
+    rss_min = (stats.dyy.sum() - torch.sum(g2 / lam)).clamp_min(0.0)
     a = torch.as_tensor(np.asarray(grid, dtype=np.float64), device=lam.device)[:, None]
     shrink = a / (lam + a)  # (grid, rank)
     rss = rss_min + torch.sum(g2 / lam * shrink * shrink, dim=1)

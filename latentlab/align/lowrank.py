@@ -18,6 +18,7 @@ import torch
 from ..blas import eigh
 from ..errors import InputError
 from .base import DirectAligner, opt, psd_solve, register
+from .linear import NORMAL_EQUATIONS
 
 
 @register
@@ -53,7 +54,7 @@ class LowRank(DirectAligner):
         r = self.params_["rank"]
         if r > min(X.dim, Y.dim):
             raise InputError(f"`rank` {r}: exceeds min(source dim, target dim) = {min(X.dim, Y.dim)} for lowrank")
-        stats = self._stats(X, Y, backend)
+        stats = self._stats(X, Y, backend, NORMAL_EQUATIONS)
         W, rank = psd_solve(stats.Sxx, stats.Sxy, alpha=self.params_["alpha"], rtol=stats.rtol)
         fitted_gram = W.T @ stats.Sxx @ W
         lam, V = eigh((fitted_gram + fitted_gram.T) / 2)

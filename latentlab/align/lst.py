@@ -37,5 +37,5 @@ class LST(Procrustes):
         return params
 
     def _fit(self, X, Y, backend):
-        stats = self._stats(X, Y, backend)
+        stats = self._stats(X, Y, backend, ("xy", "xx") if X.dim > Y.dim else ("xy",))  # as Procrustes
         self._fit_stats(stats)

@@ -62,7 +62,7 @@ from ..io import validate
 from ..progress import progress
 from .base import DirectAligner, opt, psd_solve, register
 from .feed import PairFeed, amp_dtype, deterministic_algorithms
-from .linear import ALPHA_GRID, gcv_scores
+from .linear import ALPHA_GRID, NORMAL_EQUATIONS, gcv_scores
 from .preprocess import PairStats
 from .structure import structure_loss
 
@@ -199,7 +199,7 @@ class MLPAligner(DirectAligner):
                              f"`val_frac` 0 (no early stopping)")
         tr, va = np.sort(order[n_val:].numpy()), np.sort(order[:n_val].numpy())
         Xd, Yd = np.asarray(X.data), np.asarray(Y.data)
-        stats = PairStats.stream(Xd[tr], Yd[tr], self.pre_x_, self.pre_y_, backend)  # fits the preprocessing
+        stats = PairStats.stream(Xd[tr], Yd[tr], self.pre_x_, self.pre_y_, backend, NORMAL_EQUATIONS)  # fits the preprocessing
         if not stats.finite():
             raise InputError(f"mlp: the pair moments overflowed in {backend.dtype}; rescale the inputs or use `dtype` float64")
         rows = PairFeed(Xd, Yd, self.pre_x_.on(backend), self.pre_y_.on(backend), backend)

@@ -122,67 +122,89 @@ class PairStats:
     ``Sxx``, ``Syy``, ``Sxy`` are *raw* sums of products (Σ x'ᵀx' …) of the preprocessed
     rows: when a side is centred they equal the centred sums, otherwise they include the
     mean. Linear methods solve their normal equations from these, on the same device.
+    ``Sxx`` / ``Syy`` are None when the method did not ask for them (each is a GEMM of
+    n·d² multiply-adds); their diagonals ``dxx`` / ``dyy`` are always there.
     """
 
     n: int
     mean_x: torch.Tensor
     mean_y: torch.Tensor
-    Sxx: torch.Tensor
-    Syy: torch.Tensor
+    Sxx: torch.Tensor | None
+    Syy: torch.Tensor | None
     Sxy: torch.Tensor
+    dxx: torch.Tensor
+    dyy: torch.Tensor
     #: relative eigenvalue cut-off for pseudo-inverses: dim × eps of the dtype the block
     #: products were formed in (float32 products carry ~1e-7 relative noise, which must not
     #: be inverted as if it were signal)
     rtol: float | None = None
 
     @classmethod
-    def stream(cls, X, Y, pre_x: Preprocess, pre_y: Preprocess, backend: Backend) -> "PairStats":
-        """One streamed pass over row-aligned X, Y (O(d²) memory); fits both preprocessors."""
+    def stream(cls, X, Y, pre_x: Preprocess, pre_y: Preprocess, backend: Backend,
+               products: tuple[str, ...] = ("xx", "xy", "yy")) -> "PairStats":
+        """One streamed pass over row-aligned X, Y (O(d²) memory); fits both preprocessors.
+        ``products``: which of ``xx``, ``xy``, ``yy`` to form (``xy`` always)."""
+        pairs = tuple({"xx": (0, 0), "xy": (0, 1), "yy": (1, 1)}[p] for p in {*products, "xy"})
         if pre_x.l2 or pre_y.l2:  # L2 is per side, so it is applied per stream in the one pass
-            mom = _stream_l2(X, Y, pre_x.l2, pre_y.l2, backend)
+            mom = _stream_l2(X, Y, pre_x.l2, pre_y.l2, backend, pairs)
         else:
-            mom = stream_moments(X, Y, backend=backend, desc="fit: anchor moments")
+            mom = stream_moments(X, Y, backend=backend, desc="fit: anchor moments", products=pairs)
         n = mom.n
         mx, my = mom.mean(0), mom.mean(1)
-        cxx, cyy, cxy = (mom.centered(i, j) for i, j in ((0, 0), (1, 1), (0, 1)))
         ddof = max(n - 1, 1)
-        pre_x.set_stats(mx, torch.diagonal(cxx) / ddof)
-        pre_y.set_stats(my, torch.diagonal(cyy) / ddof)
+        pre_x.set_stats(mx, mom.centered_diag(0) / ddof)
+        pre_y.set_stats(my, mom.centered_diag(1) / ddof)
         exact = backend.float64()
         cx, sx = pre_x.on(exact).shift_scale(mx)
         cy, sy = pre_y.on(exact).shift_scale(my)
         m1, m2 = (mx - cx) / sx, (my - cy) / sy
-        cxx = cxx / torch.outer(sx, sx)
-        cyy = cyy / torch.outer(sy, sy)
-        cxy = cxy / torch.outer(sx, sy)
+
+        def raw(i: int, s: torch.Tensor, m: torch.Tensor) -> torch.Tensor | None:
+            if (i, i) not in pairs:
+                return None
+            return mom.centered(i, i) / torch.outer(s, s) + n * torch.outer(m, m)
+
         eps = float(torch.finfo(backend.dtype).eps)
-        return cls(n=n, mean_x=m1, mean_y=m2, Sxx=cxx + n * torch.outer(m1, m1),
-                   Syy=cyy + n * torch.outer(m2, m2), Sxy=cxy + n * torch.outer(m1, m2),
+        return cls(n=n, mean_x=m1, mean_y=m2, Sxx=raw(0, sx, m1), Syy=raw(1, sy, m2),
+                   Sxy=mom.centered(0, 1) / torch.outer(sx, sy) + n * torch.outer(m1, m2),
+                   dxx=mom.centered_diag(0) / sx**2 + n * m1**2, dyy=mom.centered_diag(1) / sy**2 + n * m2**2,
                    rtol=max(len(m1), len(m2)) * eps)
 
     def finite(self) -> bool:
-        return all(bool(torch.isfinite(a).all()) for a in (self.Sxx, self.Syy, self.Sxy, self.mean_x, self.mean_y))
+        return all(bool(torch.isfinite(a).all()) for a in (self.Sxx, self.Syy, self.Sxy, self.dxx, self.dyy,
+                                                          self.mean_x, self.mean_y) if a is not None)
 
     def residual(self, W: torch.Tensor) -> float:
-        """‖X'W − Y'‖²_F / ‖Y'‖²_F from the moments (0 = perfect fit; a distance ratio)."""
-        syy = float(torch.trace(self.Syy))
-        rss = syy - 2.0 * float(torch.sum(W * self.Sxy)) + float(torch.sum(W * (self.Sxx @ W)))
+        """‖X'W − Y'‖²_F / ‖Y'‖²_F from the moments (0 = perfect fit; a distance ratio).
+
+        Without ``Sxx`` the map must have orthogonal rows of one length (W Wᵀ = c·I, as
+        Procrustes with dx ≤ dy), so that tr(Wᵀ Sxx W) = c · tr Sxx."""
+        syy = float(self.dyy.sum())
+        if self.Sxx is not None:
+            quad = float(torch.sum(W * (self.Sxx @ W)))
+        else:
+            G = W @ W.T
+            c = float(torch.trace(G)) / max(G.shape[0], 1)
+            if not torch.allclose(G, c * torch.eye(G.shape[0], dtype=G.dtype, device=G.device), atol=1e-8 * max(c, 1.0)):
+                raise ValueError("residual without Sxx needs a map with orthogonal rows of equal length")
+            quad = c * float(self.dxx.sum())
+        rss = syy - 2.0 * float(torch.sum(W * self.Sxy)) + quad
         return max(rss, 0.0) / syy if syy > 0 else float("nan")
 
 
-def _stream_l2(X, Y, lx: bool, ly: bool, backend: Backend):
+def _stream_l2(X, Y, lx: bool, ly: bool, backend: Backend, products):
     from ..compute import accumulate
 
     rows = backend.block_rows(int(X.shape[1]) + int(Y.shape[1]), copies=3)
-    return accumulate([X, Y], functools.partial(_SideL2Moments, (lx, ly)), backend, rows=rows,
+    return accumulate([X, Y], functools.partial(_SideL2Moments, (lx, ly), products=products), backend, rows=rows,
                       desc="fit: anchor moments")
 
 
 class _SideL2Moments(StreamingMoments):
     """Moments of two streams, each L2-normalised row by row when its side asks for it."""
 
-    def __init__(self, sides: tuple[bool, bool], *, shift=None):
-        super().__init__(shift=shift)
+    def __init__(self, sides: tuple[bool, bool], *, products=None, shift=None):
+        super().__init__(products=products, shift=shift)
         self.sides = sides
 
     def update(self, *blocks):

@@ -52,7 +52,9 @@ class Procrustes(DirectAligner):
         return params
 
     def _fit(self, X, Y, backend):
-        stats = self._stats(X, Y, backend)
+        # XᵀY is all the rotation needs; XᵀX only when dx > dy, where W = R[:dx, :dy] loses
+        # orthogonal rows and the fit's residual needs the full quadratic form
+        stats = self._stats(X, Y, backend, ("xy", "xx") if X.dim > Y.dim else ("xy",))
         self._fit_stats(stats)
 
     def _fit_stats(self, stats):
@@ -60,7 +62,7 @@ class Procrustes(DirectAligner):
         dx, dy = stats.Sxy.shape
         s = 1.0
         if self.params_.get("scale", False):
-            sxx = float(torch.trace(stats.Sxx))
+            sxx = float(stats.dxx.sum())
             s = float(S.sum()) / sxx if sxx > 0 else 1.0
         self.R_ = R.cpu().numpy()
         self.scale_ = s
