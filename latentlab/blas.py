@@ -55,6 +55,16 @@ def eigh(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.linalg.eigh(S)
 
 
+def svd(M: torch.Tensor, full_matrices: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``torch.linalg.svd(M)`` (U, S, Vh) of a 2-D tensor, by numpy's LAPACK where :func:`matmul`
+    uses numpy's BLAS: MKL's 768 × 768 float64 SVD took 25 s with one core held by another
+    process, numpy's 0.3 s. Singular-vector signs are the LAPACK's: callers fix them if needed."""
+    if M.device.type == "cpu" and M.dtype in _FLOATS and not M.requires_grad and numpy_blas_on_cpu():
+        U, S, Vh = np.linalg.svd(M.numpy(), full_matrices=full_matrices)
+        return torch.from_numpy(U), torch.from_numpy(S), torch.from_numpy(Vh)
+    return torch.linalg.svd(M, full_matrices=full_matrices)
+
+
 @functools.lru_cache(maxsize=1)
 def numpy_blas_on_cpu() -> bool:
     """Whether CPU products go to numpy's BLAS in this process (decided once, deterministic)."""

@@ -72,3 +72,12 @@ def test_eigh_reconstructs(cpu_blas):
     assert lam.dtype == torch.float64 and torch.allclose(lam, ref, atol=1e-10)
     assert bool((lam[1:] >= lam[:-1]).all())  # ascending, as torch.linalg.eigh
     assert torch.allclose((Q * lam) @ Q.T, S, atol=1e-9) and torch.allclose(Q.T @ Q, torch.eye(9, dtype=torch.float64), atol=1e-12)
+
+
+def test_svd_reconstructs(cpu_blas):
+    M = torch.randn(8, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    U, S, Vh = blas.svd(M, full_matrices=False)
+    assert U.shape == (8, 5) and torch.allclose(S, torch.linalg.svdvals(M), atol=1e-12)
+    assert torch.allclose((U * S) @ Vh, M, atol=1e-12)
+    U, S, Vh = blas.svd(M)  # full: square factors
+    assert U.shape == (8, 8) and Vh.shape == (5, 5)

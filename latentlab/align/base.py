@@ -22,7 +22,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..compute import Backend
-from ..blas import eigh
+from ..blas import eigh, matmul
 from ..errors import InputError, LatentlabWarning
 from ..io import Embeddings, as_embeddings, atomic_output, require_paired, require_rows, validate
 from .preprocess import PairStats, Preprocess
@@ -390,4 +390,4 @@ def psd_solve(S: torch.Tensor, B: torch.Tensor, alpha: float = 0.0,
         keep = torch.ones_like(keep)
     else:
         inv = torch.where(keep, 1.0 / torch.where(keep, lam, torch.ones_like(lam)), torch.zeros_like(lam))
-    return Q @ (inv[:, None] * (Q.T @ B)), int(keep.sum())
+    return matmul(Q, inv[:, None] * matmul(Q.T, B)), int(keep.sum())

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..blas import eigh
+from ..blas import eigh, svd
 from ..errors import InputError
 from .base import Aligner, opt, register
 
@@ -42,7 +42,7 @@ def sign_fixed_svd(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
     left vector is positive (scikit-learn's ``svd_flip`` convention): singular vectors are
     defined up to a common sign, and LAPACK / cuSOLVER may pick different ones, so without
     this the canonical directions would flip between devices."""
-    U, S, Vt = torch.linalg.svd(M, full_matrices=False)
+    U, S, Vt = svd(M, full_matrices=False)
     pick = U.abs().argmax(dim=0, keepdim=True)
     sign = torch.sign(torch.gather(U, 0, pick))
     sign = torch.where(sign == 0, torch.ones_like(sign), sign)

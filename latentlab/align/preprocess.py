@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..blas import matmul
 from ..compute import Backend, StreamingMoments, l2_normalize, stream_moments
 
 
@@ -181,9 +182,9 @@ class PairStats:
         Procrustes with dx ≤ dy), so that tr(Wᵀ Sxx W) = c · tr Sxx."""
         syy = float(self.dyy.sum())
         if self.Sxx is not None:
-            quad = float(torch.sum(W * (self.Sxx @ W)))
+            quad = float(torch.sum(W * matmul(self.Sxx, W)))
         else:
-            G = W @ W.T
+            G = matmul(W, W.T)
             c = float(torch.trace(G)) / max(G.shape[0], 1)
             if not torch.allclose(G, c * torch.eye(G.shape[0], dtype=G.dtype, device=G.device), atol=1e-8 * max(c, 1.0)):
                 raise ValueError("residual without Sxx needs a map with orthogonal rows of equal length")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..blas import svd
 from ..errors import InputError
 from .base import DirectAligner, opt, register
 
@@ -28,7 +29,7 @@ def procrustes_rotation(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     D = max(dx, dy)
     P = torch.zeros((D, D), dtype=torch.float64, device=M.device)
     P[:dx, :dy] = M
-    U, S, Vt = torch.linalg.svd(P)
+    U, S, Vt = svd(P)
     return U @ Vt, S
 
 
