@@ -47,7 +47,9 @@ def test_anchors_from_text_file(cli, files):
     d, _ = files
     out = cli.json("fit", "procrustes", d / "x.npy", d / "y.npy", "--anchors", d / "idx.txt",
                    "-o", d / "t.safetensors")
-    assert out["n_anchors"] == 100 and out["relative_residual"] < 1e-10  # float32 block products
+    # float32 block products: XᵀY (a GEMM) and the sums of squares (not a GEMM) round independently,
+    # so an exact rotation's residual sits at float32's relative precision (~1e-8), not at 0
+    assert out["n_anchors"] == 100 and out["relative_residual"] < 1e-6
 
 
 def test_evaluate_labels_and_rows(cli, files):
