@@ -47,9 +47,9 @@ def run_child(code: str) -> dict:
         f"    print(json.dumps({{'error': {NOT_INSTALLED!r}, 'detail': str(e)}})); sys.exit(0)\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "print(json.dumps({**RESULT, 'maxrss_mib': peak, 'extra_mib': peak - _BEFORE[0]}))")
-    # every child (ours and the peers') runs as the latentlab CLI does: OpenBLAS threads spin
-    # briefly after a call (see latentlab/__init__.py); a caller's own setting wins
-    env = {"OPENBLAS_THREAD_TIMEOUT": "16", **os.environ, "LATENTLAB_PROGRESS": "0"}
+    # every child (ours and the peers') runs as the latentlab CLI does: OpenBLAS and OpenMP
+    # threads spin briefly after a call (see latentlab/__init__.py); a caller's own setting wins
+    env = {"OPENBLAS_THREAD_TIMEOUT": "16", "GOMP_SPINCOUNT": "1000", **os.environ, "LATENTLAB_PROGRESS": "0"}
     out = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, env=env)
     if out.returncode:
         tail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"

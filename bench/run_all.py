@@ -67,7 +67,8 @@ def markdown(rows: list[dict], info: dict, rate: float, sizes: str) -> str:
              f"threads; numpy {info['numpy']}; Python {info['python']}), {info['date']}, {info['load']}.",
              f"Sizes: {sizes}. Measured float32 GEMM rate (best of torch.matmul and numpy's BLAS): "
              f"{2 * rate / 1e9:.1f} GFLOP/s. latentlab's CPU products run in {info.get('cpu_blas', '?')}; "
-             "every child process runs with OPENBLAS_THREAD_TIMEOUT=16, as the latentlab CLI does.",
+             "every child process runs with OPENBLAS_THREAD_TIMEOUT=16 and GOMP_SPINCOUNT=1000, as the "
+             "latentlab CLI does.",
              "Peak = the process's peak RSS minus its RSS just before the measured call (peers: after "
              "loading their input), unless the note says otherwise. ratio = peer time ÷ latentlab time "
              "(> 1: latentlab faster). GEMM = the method's FLOPs ÷ its time ÷ the measured GEMM rate.",
