@@ -158,6 +158,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         make_pairs(folder, n)
+        # flush the freshly written pairs: otherwise the first timed fit (always lstsq) competes with
+        # the kernel writing 600 MB of dirty pages back to disk
+        os.sync()
         x, y = str(folder / "x.npy"), str(folder / "y.npy")
         # (method, params, the d × d moments it needs in multiply-adds, peer name, peer code)
         fits = [("lstsq", {}, 2 * n * D**2, "numpy.linalg.lstsq (float64)", NUMPY_LSTSQ),
