@@ -92,7 +92,9 @@ OT_LATENTLAB = """
 import time, numpy as np, torch
 import ot
 from latentlab.align.ot import sq_dists, transport_plan
-X, Y = torch.from_numpy(np.load({x!r})[:{m}]), torch.from_numpy(np.load({y!r})[:{m}])
+# float64 rows, as POT's side below: the network simplex's pivots (and so its time) depend on
+# the cost's rounding, so both sides solve the identical float64 problem
+X, Y = (torch.from_numpy(np.load(f)[:{m}].astype(np.float64)) for f in ({x!r}, {y!r}))
 mark()
 t = time.perf_counter()
 P = transport_plan(sq_dists(X, Y), {solver!r}, 0.05)
