@@ -33,9 +33,7 @@ def matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) ->
 
     ``out``, when given, receives the product (it must have the product's shape and dtype).
     """
-    if (a.device.type == "cpu" and b.device.type == "cpu" and a.dtype == b.dtype and a.dtype in _FLOATS
-            and a.dim() == 2 and b.dim() == 2 and not (a.requires_grad or b.requires_grad)
-            and numpy_blas_on_cpu()):
+    if a.dim() == 2 and b.dim() == 2 and _numpy_path(a, b):
         # .numpy() shares memory and keeps strides, so a transposed view reaches BLAS as a
         # transpose flag, not a copy; numpy releases the GIL inside the GEMM
         if out is None:
@@ -49,7 +47,7 @@ def eigh(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``torch.linalg.eigh(S)`` of a symmetric 2-D tensor (ascending eigenvalues, eigenvectors as
     columns), run by numpy's LAPACK where :func:`matmul` uses numpy's BLAS. Eigenvector signs
     are whatever the LAPACK returns: callers must not depend on them."""
-    if S.device.type == "cpu" and S.dtype in _FLOATS and not S.requires_grad and numpy_blas_on_cpu():
+    if _numpy_path(S):
         lam, Q = np.linalg.eigh(S.numpy())
         return torch.from_numpy(lam), torch.from_numpy(Q)
     return torch.linalg.eigh(S)
@@ -59,10 +57,18 @@ def svd(M: torch.Tensor, full_matrices: bool = True) -> tuple[torch.Tensor, torc
     """``torch.linalg.svd(M)`` (U, S, Vh) of a 2-D tensor, by numpy's LAPACK where :func:`matmul`
     uses numpy's BLAS: MKL's 768 × 768 float64 SVD took 25 s with one core held by another
     process, numpy's 0.3 s. Singular-vector signs are the LAPACK's: callers fix them if needed."""
-    if M.device.type == "cpu" and M.dtype in _FLOATS and not M.requires_grad and numpy_blas_on_cpu():
+    if _numpy_path(M):
         U, S, Vh = np.linalg.svd(M.numpy(), full_matrices=full_matrices)
         return torch.from_numpy(U), torch.from_numpy(S), torch.from_numpy(Vh)
     return torch.linalg.svd(M, full_matrices=full_matrices)
+
+
+def _numpy_path(*tensors: torch.Tensor) -> bool:
+    """Whether these tensors go to numpy: CPU, one float dtype, no gradients, on a machine where
+    :func:`numpy_blas_on_cpu` says so."""
+    first = tensors[0]
+    return (all(t.device.type == "cpu" and t.dtype == first.dtype and not t.requires_grad for t in tensors)
+            and first.dtype in _FLOATS and numpy_blas_on_cpu())
 
 
 @functools.lru_cache(maxsize=1)

@@ -88,12 +88,13 @@ class StreamingMoments:
         for i, c in enumerate(centred):
             self._s1[i] += c.sum(dim=0).to(torch.float64)  # pairwise sum in the block dtype
         if self.second:
-            for key in self._products(len(centred)):
+            products = self._products(len(centred))
+            for key in products:
                 i, j = key
                 prod = matmul(centred[i].T, centred[j]).to(torch.float64)
                 self._s2[key] = self._s2[key] + prod if key in self._s2 else prod
             for i, c in enumerate(centred):
-                if (i, i) not in self._products(len(centred)):
+                if (i, i) not in products:
                     sq = (c * c).sum(dim=0).to(torch.float64)
                     self._sq[i] = self._sq[i] + sq if i in self._sq else sq
         self.n += int(blocks[0].shape[0])
@@ -120,9 +121,8 @@ class StreamingMoments:
         self._check()
         if not self.second:
             raise ValueError("second moments were not accumulated")
-        if (i, i) in self._products(len(self._s1)):
-            return torch.diagonal(self.centered(i, i))
-        return self._sq[i] - self._s1[i] ** 2 / self.n
+        square = torch.diagonal(self._s2[(i, i)]) if (i, i) in self._products(len(self._s1)) else self._sq[i]
+        return square - self._s1[i] ** 2 / self.n
 
     def _products(self, streams: int) -> tuple[tuple[int, int], ...]:
         if self.products is not None:

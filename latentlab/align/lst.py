@@ -35,7 +35,3 @@ class LST(Procrustes):
         if params.get("scale"):
             raise InputError(f"{opt('scale', params['scale'])}: lst has no scale option")
         return params
-
-    def _fit(self, X, Y, backend):
-        stats = self._stats(X, Y, backend, ("xy", "xx") if X.dim > Y.dim else ("xy",))  # as Procrustes
-        self._fit_stats(stats)

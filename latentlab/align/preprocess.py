@@ -153,8 +153,9 @@ class PairStats:
         n = mom.n
         mx, my = mom.mean(0), mom.mean(1)
         ddof = max(n - 1, 1)
-        pre_x.set_stats(mx, mom.centered_diag(0) / ddof)
-        pre_y.set_stats(my, mom.centered_diag(1) / ddof)
+        vx, vy = mom.centered_diag(0), mom.centered_diag(1)
+        pre_x.set_stats(mx, vx / ddof)
+        pre_y.set_stats(my, vy / ddof)
         exact = backend.float64()
         cx, sx = pre_x.on(exact).shift_scale(mx)
         cy, sy = pre_y.on(exact).shift_scale(my)
@@ -168,7 +169,7 @@ class PairStats:
         eps = float(torch.finfo(backend.dtype).eps)
         return cls(n=n, mean_x=m1, mean_y=m2, Sxx=raw(0, sx, m1), Syy=raw(1, sy, m2),
                    Sxy=mom.centered(0, 1) / torch.outer(sx, sy) + n * torch.outer(m1, m2),
-                   dxx=mom.centered_diag(0) / sx**2 + n * m1**2, dyy=mom.centered_diag(1) / sy**2 + n * m2**2,
+                   dxx=vx / sx**2 + n * m1**2, dyy=vy / sy**2 + n * m2**2,
                    rtol=max(len(m1), len(m2)) * eps)
 
     def finite(self) -> bool:

@@ -42,7 +42,7 @@ class Relative(Aligner):
     def _fit(self, X, Y, backend):
         # the anchor statistics and the anchors themselves: two bounded passes over K rows,
         # the anchors preprocessed in float64 on the device (as transform maps rows)
-        self._stats(X, Y, backend)
+        self._stats(X, Y, backend, ("xy",))  # only the preprocessing's means and spreads are used
         exact = backend.float64()
         anchors = []
         for emb, pre in ((X, self.pre_x_), (Y, self.pre_y_)):
