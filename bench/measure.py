@@ -23,7 +23,36 @@ import numpy as np
 NOT_INSTALLED = "not installed"
 
 
-def run_child(code: str) -> dict:
+#: measured runs per side (``BENCH_REPEATS``, ``run_all.py --repeats``): the table keeps the fastest,
+#: as the GEMM yardstick keeps its best of 5 — on this shared VM one run moves by ±25 %
+REPEATS = max(1, int(os.environ.get("BENCH_REPEATS", "3")))
+#: a run longer than this is not repeated (the Gram-form CKA peers take minutes and lose by 50×+)
+REPEAT_BELOW_S = 60.0
+
+
+def run_child(code: str, repeats: int | None = None) -> dict:
+    """Run ``code`` in fresh interpreters ``repeats`` times (default :data:`REPEATS`; once when a
+    run takes over :data:`REPEAT_BELOW_S`) and return the fastest run's ``RESULT`` dict, with
+    ``extra_mib`` the largest over the runs and ``runs`` / ``seconds_all`` saying what was kept.
+    The first failing run is returned as it is.
+    """
+    repeats = REPEATS if repeats is None else max(1, repeats)
+    results = []
+    for _ in range(repeats):
+        r = _run_once(code)
+        if "error" in r or "seconds" not in r:
+            return r
+        results.append(r)
+        if r["seconds"] > REPEAT_BELOW_S:
+            break
+    best = dict(min(results, key=lambda r: r["seconds"]))
+    best["extra_mib"] = max(r["extra_mib"] for r in results)
+    best["maxrss_mib"] = max(r["maxrss_mib"] for r in results)
+    best["runs"], best["seconds_all"] = len(results), [round(r["seconds"], 4) for r in results]
+    return best
+
+
+def _run_once(code: str) -> dict:
     """Run ``code`` in a fresh interpreter and return its ``RESULT`` dict plus peak memory.
 
     The snippet calls ``mark()`` right before the measured section (after imports, a warm-up
@@ -161,7 +190,10 @@ def row(op: str, size: str, ours: dict | None, peer_name: str = "—", peer: dic
          "latentlab_s": ours["seconds"] if _ok(ours) else None,
          "latentlab_mib": ours.get("extra_mib") if _ok(ours) else None,
          "peer_s": peer["seconds"] if _ok(peer) else None,
-         "peer_mib": peer.get("extra_mib") if _ok(peer) else None}
+         "peer_mib": peer.get("extra_mib") if _ok(peer) else None,
+         # every run's seconds (the table shows the fastest): how much this machine moved meanwhile
+         "latentlab_runs_s": ours.get("seconds_all") if _ok(ours) else None,
+         "peer_runs_s": peer.get("seconds_all") if _ok(peer) else None}
     if ours is not None and not _ok(ours):
         r["latentlab_error"] = ours["error"]
     if peer is not None and not _ok(peer):

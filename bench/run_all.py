@@ -4,13 +4,15 @@
     python bench/run_all.py --full    # the sizes the issues name (about half an hour on 2 cores)
     python bench/run_all.py --extras  # then also the benchmarks without a peer (gap memory, embed, report)
 
-Measures the machine's float32 ``torch.matmul`` rate once, runs each comparing script with
-``--json --gemm-rate RATE`` (their progress lines go to stderr), and prints one Markdown
+Measures the machine's float32 GEMM rate once (the best of ``torch.matmul`` and numpy's BLAS),
+runs each comparing script with ``--json --gemm-rate RATE`` (their progress lines go to stderr), and prints one Markdown
 table — per operation latentlab's time and peak memory, the peer's on the same data, the
 ratio, the fraction of the GEMM rate for compute-bound methods, and the target with ok/miss —
 under the machine's description. The table is also written to ``bench/results/latest.md``
 and ``latest.json``. Produce the table you quote on a quiet machine: on a shared one the
-timings move with the other jobs' load.
+timings move with the other jobs' load. Every measured side is the fastest of ``--repeats``
+fresh processes (default 3; a run over a minute is not repeated), as the yardstick is the best
+of its 5 GEMMs.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import measure  # noqa: E402
 from measure import gemm_rate, machine  # noqa: E402
 
 # script → (quick arguments, full arguments); every one also gets --json --gemm-rate
@@ -69,6 +72,8 @@ def markdown(rows: list[dict], info: dict, rate: float, sizes: str) -> str:
              f"{2 * rate / 1e9:.1f} GFLOP/s. latentlab's CPU products run in {info.get('cpu_blas', '?')}; "
              "every child process runs with OPENBLAS_THREAD_TIMEOUT=16 and GOMP_SPINCOUNT=1000, as the "
              "latentlab CLI does.",
+             f"Times: each side the fastest of {info.get('repeats', 1)} fresh processes (a run over "
+             f"{measure.REPEAT_BELOW_S:.0f} s: one); peak memory: the largest of them.",
              "Peak = the process's peak RSS minus its RSS just before the measured call (peers: after "
              "loading their input), unless the note says otherwise. ratio = peer time ÷ latentlab time "
              "(> 1: latentlab faster). GEMM = the method's FLOPs ÷ its time ÷ the measured GEMM rate.",
@@ -99,8 +104,12 @@ def main() -> int:
     ap.add_argument("--full", action="store_true", help="the issues' sizes instead of the quick ones")
     ap.add_argument("--extras", action="store_true", help="also run the benchmarks that have no peer")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for latest.md / latest.json")
+    ap.add_argument("--repeats", type=int, default=measure.REPEATS,
+                    help="fresh processes per measured side; the fastest is kept (default %(default)s)")
     args = ap.parse_args()
+    os.environ["BENCH_REPEATS"] = str(max(1, args.repeats))  # the scripts read it (measure.REPEATS)
     info = machine()
+    info["repeats"] = max(1, args.repeats)
     rate = gemm_rate()  # once, so every row's GEMM fraction uses the same yardstick
     rows: list[dict] = []
     for script, (quick, full) in PEER_SCRIPTS.items():

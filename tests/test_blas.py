@@ -81,3 +81,23 @@ def test_svd_reconstructs(cpu_blas):
     assert torch.allclose((U * S) @ Vh, M, atol=1e-12)
     U, S, Vh = blas.svd(M)  # full: square factors
     assert U.shape == (8, 8) and Vh.shape == (5, 5)
+
+
+def test_svd_refuses_non_finite(cpu_blas):
+    M = torch.eye(4, dtype=torch.float64)
+    M[1, 2] = float("nan")
+    with pytest.raises((np.linalg.LinAlgError, torch.linalg.LinAlgError, RuntimeError)):
+        blas.svd(M)
+
+
+@pytest.mark.parametrize("rows", [1, 1023, 1024, 1025, 5000])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_column_sumsq_equals_float64(cpu_blas, rows, dtype):
+    # across the runs of rows summed in the block dtype (blas._SUMSQ_ROWS) and on either path
+    c = (torch.randn(rows, 7, generator=torch.Generator().manual_seed(rows), dtype=torch.float64) * 3 + 1).to(dtype)
+    got = blas.column_sumsq(c)
+    want = (c.double() ** 2).sum(0)
+    assert got.dtype == torch.float64 and got.shape == (7,)
+    tol = 2e-6 if dtype == torch.float32 else 1e-13
+    assert torch.allclose(got, want, rtol=tol, atol=0)
+    assert torch.equal(blas.column_sumsq(c[:, 2:5]), blas.column_sumsq(c[:, 2:5].contiguous()))  # strided view

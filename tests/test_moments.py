@@ -42,6 +42,35 @@ def test_partial_accumulators_merge():
     assert torch.allclose(a.centered_diag(1), one.centered_diag(1), rtol=1e-10)
 
 
+def test_blocks_of_any_length_and_dtype_reuse_no_stale_rows():
+    # the centred copies live in reused buffers: a longer block after a shorter one, a float32
+    # block after float64 ones, and the caller's blocks themselves stay as they were
+    x, y = _blocks(2)
+    ref = StreamingMoments().update(x, y)
+    acc = StreamingMoments()
+    for lo, hi in ((0, 10), (10, 200), (200, 203), (203, 300)):
+        bx, by = x[lo:hi].clone(), y[lo:hi].clone()
+        acc.update(bx, by)
+        assert torch.equal(bx, x[lo:hi]) and torch.equal(by, y[lo:hi])
+    for key in ((0, 0), (0, 1), (1, 1)):
+        assert torch.allclose(acc.centered(*key), ref.centered(*key), rtol=1e-10, atol=1e-9)
+    mixed = StreamingMoments(products=((0, 1),)).update(x[:150], y[:150]).update(x[150:].float(), y[150:].float())
+    assert torch.allclose(mixed.centered(0, 1), ref.centered(0, 1), rtol=1e-5, atol=1e-3)
+
+
+def test_pickled_accumulator_carries_sums_not_scratch():
+    import pickle
+
+    x, y = _blocks(3)
+    acc = StreamingMoments(products=((0, 1),)).update(x, y)
+    state = pickle.dumps(acc)
+    assert len(state) < x.numel() * 8  # the block-sized buffers stay behind (an engine ships sums)
+    back = pickle.loads(state)
+    assert torch.equal(back.centered(0, 1), acc.centered(0, 1)) and back.n == acc.n
+    back.update(x, y)  # and it goes on accumulating
+    assert back.n == 2 * len(x)
+
+
 @pytest.mark.parametrize("method,dx,dy", [("procrustes", 7, 5), ("procrustes", 5, 7), ("procrustes", 6, 6),
                                           ("lst", 5, 7), ("lstsq", 7, 5), ("ridge", 5, 7)])
 def test_reported_residual_is_the_data_residual(method, dx, dy):
