@@ -171,7 +171,7 @@ def main() -> None:
                 ("procrustes", {}, n * D**2, "scipy.linalg.orthogonal_procrustes", SCIPY_PROCRUSTES),
                 ("cca", {"components": 64}, 3 * n * D**2, "—", None)]
         for method, params, macs, peer_name, peer_code in fits:
-            r = run_child(FIT.format(method=method, x=x, y=y, params=params))
+            r = run_child(FIT.format(method=method, x=x, y=y, params=params), yardstick=True)
             g = run_child(peer_code.format(x=x, y=y)) if peer_code else None
             # GEMM counts the n·d² moment products only: the d × d solve (O(d³), an SVD/eigh in
             # float64) is not GEMM-shaped and dominates while n ≲ 20·d (the quick sizes)

@@ -106,7 +106,7 @@ def main() -> None:
         for n in sorted({args.gram_n, tgram, args.batch_n, args.n}):
             sa, sb = os.path.join(tmp, f"a{n}.npy"), os.path.join(tmp, f"b{n}.npy")
             make_pair(sa, sb, n, args.d)
-            r = run_child(LATENTLAB.format(a=sa, b=sb))
+            r = run_child(LATENTLAB.format(a=sa, b=sb), yardstick=n == args.n)
             size = f"{n:,} × {args.d}"
             macs = 3 * n * args.d**2  # XᵀX, YᵀY, XᵀY: the d × d moments linear CKA needs
             if n == args.n:
@@ -115,7 +115,7 @@ def main() -> None:
                 out.say(f"latentlab linear CKA  n={n:>7}: failed ({r['error']})")
                 continue
             out.say(f"latentlab linear CKA  n={n:>7} d={args.d}: {r['seconds']:8.2f} s   cka={r['cka']:.6f}   "
-                    f"{_mib(r)}   GEMM bound {macs / rate:5.2f} s   [{load1()}]")
+                    f"{_mib(r)}   GEMM bound {macs / r.get('gemm_rate', rate):5.2f} s   [{load1()}]")
             peers = []  # (op, peer, code, target): Gram-form peers at their largest feasible n
             if n == args.gram_n:
                 peers.append(("linear CKA vs Gram form", "ckatorch cka_base (float64 Gram)",

@@ -218,7 +218,7 @@ def main():
                         note=f"peak = process RSS; R@1 {o['r_at_1']:.4f} vs {d['r_at_1']:.4f}"))
         rate = a.gemm_rate or gemm_rate()
         n = a.topk_n
-        r = run_child(TOPK_LATENTLAB.format(q=paths["q"], g=paths["g"], n=n, k=a.k))
+        r = run_child(TOPK_LATENTLAB.format(q=paths["q"], g=paths["g"], n=n, k=a.k), yardstick=True)
         f = run_child(TOPK_FAISS.format(q=paths["q"], g=paths["g"], n=n, k=a.k))
         same = (f"top-1 agrees on {sum(x == y for x, y in zip(r['top1'], f['top1']))}/{len(r['top1'])} checked"
                 if "top1" in r and "top1" in f else "")

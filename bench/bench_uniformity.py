@@ -58,7 +58,7 @@ def main() -> None:
             # re-measured next to each run when standalone (the load on a shared machine drifts);
             # run_all.py passes the one rate it measured, so all rows share one yardstick
             rate = args.gemm_rate or gemm_rate()
-            r = run_child(LATENTLAB.format(a=pa))
+            r = run_child(LATENTLAB.format(a=pa), yardstick=True)
             macs = n * n * args.d / 2  # the n(n−1)/2 pairwise inner products
             size = f"{n:,} × {args.d}"
             q = run_child(PDIST.format(a=pa)) if n == args.pdist_n else None
@@ -68,6 +68,7 @@ def main() -> None:
             if "error" in r:
                 out.say(f"latentlab uniformity n={n:>6}: failed ({r['error']})")
                 continue
+            rate = r.get("gemm_rate", rate)  # measured around this run (measure.run_child)
             bound = macs / rate
             out.say(f"latentlab uniformity n={n:>6} d={args.d}: {r['seconds']:7.2f} s  value={r['value']:.6f}  "
                     f"peak +{r['extra_mib']:5.0f} MiB  GEMM bound (n²·d/2 at {rate / 1e9:.1f} G/s) {bound:6.2f} s → "

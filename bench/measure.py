@@ -30,18 +30,26 @@ REPEATS = max(1, int(os.environ.get("BENCH_REPEATS", "3")))
 REPEAT_BELOW_S = 60.0
 
 
-def run_child(code: str, repeats: int | None = None) -> dict:
+def run_child(code: str, repeats: int | None = None, *, yardstick: bool = False) -> dict:
     """Run ``code`` in fresh interpreters ``repeats`` times (default :data:`REPEATS`; once when a
     run takes over :data:`REPEAT_BELOW_S`) and return the fastest run's ``RESULT`` dict, with
     ``extra_mib`` the largest over the runs and ``runs`` / ``seconds_all`` saying what was kept.
     The first failing run is returned as it is.
+
+    ``yardstick``: also measure the GEMM rate in this (idle) parent right before and right after
+    each run, and return the larger of the kept run's two as ``gemm_rate``. This VM's speed
+    drifts by ±25 % within minutes (a 2048³ GEMM at 63–95 G multiply-adds/s in one half hour),
+    so a method's fraction of the GEMM rate is read against the rate of its own moment.
     """
     repeats = REPEATS if repeats is None else max(1, repeats)
     results = []
     for _ in range(repeats):
+        before = gemm_rate(repeats=3) if yardstick else None
         r = _run_once(code)
         if "error" in r or "seconds" not in r:
             return r
+        if yardstick:
+            r["gemm_rate"] = max(before, gemm_rate(repeats=3))
         results.append(r)
         if r["seconds"] > REPEAT_BELOW_S:
             break
@@ -199,6 +207,9 @@ def row(op: str, size: str, ours: dict | None, peer_name: str = "—", peer: dic
     if peer is not None and not _ok(peer):
         r["peer_error"] = peer["error"]
     r["ratio"] = r["peer_s"] / r["latentlab_s"] if r["peer_s"] and r["latentlab_s"] else None
+    if _ok(ours) and ours.get("gemm_rate"):  # the rate measured around this very run (run_child)
+        rate = ours["gemm_rate"]
+    r["gemm_rate"] = rate if macs else None
     r["gemm_fraction"] = (macs / r["latentlab_s"] / rate) if macs and rate and r["latentlab_s"] else None
     r["verdict"] = verdict(r)
     return r

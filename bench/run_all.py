@@ -76,7 +76,8 @@ def markdown(rows: list[dict], info: dict, rate: float, sizes: str) -> str:
              f"{measure.REPEAT_BELOW_S:.0f} s: one); peak memory: the largest of them.",
              "Peak = the process's peak RSS minus its RSS just before the measured call (peers: after "
              "loading their input), unless the note says otherwise. ratio = peer time ÷ latentlab time "
-             "(> 1: latentlab faster). GEMM = the method's FLOPs ÷ its time ÷ the measured GEMM rate.",
+             "(> 1: latentlab faster). GEMM = the method's FLOPs ÷ its time ÷ the GEMM rate measured right "
+             "before and after that run (the larger of the two; the rate above is the one at the start).",
              "",
              "| operation | size | latentlab s | latentlab MiB | peer | peer s | peer MiB | ratio | GEMM | target | | note |",
              "|---|---|--:|--:|---|--:|--:|--:|--:|---|---|---|"]

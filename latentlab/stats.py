@@ -141,25 +141,41 @@ def bootstrap(metric: Callable[..., float], *arrays, n_resamples: int = 1000, se
     Parameters
     ----------
     metric : function of one or more row-aligned arrays returning a float.
-    arrays : row-aligned numpy arrays; the same row indices are drawn for all of them.
+    arrays : row-aligned numpy arrays or torch tensors (indexed where they are: a resample of
+        a CUDA tensor stays on the GPU); the same row indices are drawn for all of them.
     value : the full-data value, if already known (else computed).
+    scheme : ``"bootstrap"`` (n rows with replacement) or ``"half"`` (n // 2 distinct rows; for
+        statistics that duplicated rows distort, module docstring).
 
     Returns
     -------
     Estimate with ``method`` naming the scheme.
     """
     n_resamples = check_resamples(n_resamples)
-    arrays = [np.asarray(a) for a in arrays]
+    arrays = [a if _is_tensor(a) else np.asarray(a) for a in arrays]
     n = len(arrays[0])
     if any(len(a) != n for a in arrays):
         raise InputError("bootstrap needs row-aligned inputs of equal length")
     if value is None:
         value = metric(*arrays)
-    reps = [metric(*(a[idx] for a in arrays))
+    reps = [metric(*(_rows(a, idx) for a in arrays))
             for idx in progress(resample_indices(n, n_resamples, seed, scheme), total=n_resamples, desc="bootstrap",
                                 unit="resample")]
     name = scheme_name(scheme)
     return make_estimate(value, reps, level, f"{name}, paired" if len(arrays) > 1 else name)
+
+
+def _is_tensor(a) -> bool:
+    return type(a).__module__.startswith("torch")
+
+
+def _rows(a, idx: np.ndarray):
+    """Rows ``idx`` of a numpy array or of a torch tensor (the index moved to its device)."""
+    if _is_tensor(a):
+        import torch
+
+        return a[torch.as_tensor(idx, device=a.device)]
+    return a[idx]
 
 
 def bootstrap_weighted(metric: Callable[[np.ndarray], float], n: int, *, n_resamples: int = 1000,

@@ -70,9 +70,11 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
         denominators (feature-space form for the linear kernel; needs n ≥ 4).
     max_n : the RBF kernel refuses more rows than this unless ``sample`` is given.
     sample : RBF only: compute on this many rows drawn without replacement (seeded).
-    bootstrap : number of percentile-bootstrap resamples (rows resampled, pairs together);
-        the interval is median-centred on the estimate (resampled duplicates inflate CKA).
-        Linear: one streamed pass of per-group moment sums (:mod:`~latentlab.analyze.cka_resample`), any n.
+    bootstrap : number of resamples for a percentile interval (pairs kept together), median-centred
+        on the estimate (resampled duplicates inflate CKA). Linear: the row bootstrap, one streamed
+        pass of per-group moment sums (:mod:`~latentlab.analyze.cka_resample`), any n. RBF:
+        half-samples (n/2 distinct rows) recomputed, as ``similarity`` does: a duplicated row would
+        also shrink the median-distance bandwidth.
     permutations : number of row shufflings of B for a one-sided p-value (null: unrelated pairing).
         Linear: in memory when both inputs fit :data:`~latentlab.analyze.prep.IN_MEMORY_BYTES`, else
         one streamed pass per shuffle (B's rows read in the permuted order). RBF needs every row:
@@ -135,7 +137,10 @@ def cka(a, b, *, kernel: str = "linear", debiased: bool = False, sigma_frac: flo
             est = linear_cka_bootstrap_streamed(ea, eb, (mom.mean(0), mom.mean(1)), bootstrap, backend=backend,
                                                 debiased=debiased, seed=seed, level=level, value=value)
         else:
-            est = _generic_bootstrap(metric, x, y, bootstrap, seed, level, value)
+            # half-samples, as `similarity` does for every recomputed measure: a duplicated row
+            # adds zero distances, which shrink the median-distance bandwidth and inflate CKA
+            est = stats.bootstrap(metric, x, y, n_resamples=bootstrap, seed=seed, level=level, value=value,
+                                  scheme="half")
         boot_scheme = est.method
     if permutations or calibrate:
         prep = (_linear_null(ea, eb, value, mom, ext, debiased, backend) if kernel == "linear"
@@ -248,14 +253,6 @@ def _check_rbf_variance(x: torch.Tensor, emb) -> None:
 
 
 # --------------------------------------------------------------------------- resampling
-def _generic_bootstrap(metric, x, y, n_resamples, seed, level, value) -> Estimate:
-    reps = []
-    for idx in stats.resample_indices(x.shape[0], n_resamples, seed):
-        t = torch.as_tensor(idx, device=x.device)
-        reps.append(metric(x[t], y[t]))
-    return stats.make_estimate(value, reps, level, f"{stats.ROW_SCHEME}, paired (recomputed)")
-
-
 def prepare_rbf_cka(x, y, *, sigma_frac: float = 0.5, debiased: bool = False, backend=None) -> Prepared:
     """RBF CKA ready for shuffled pairing (each null score recomputes the chunked kernels)."""
     x, y = _as_t(x), _as_t(y)

@@ -89,11 +89,8 @@ def interval(measure: registry.Measure, x, y, params: dict, value: float, n_resa
         from .cka import linear_cka_bootstrap
         return linear_cka_bootstrap(x, y, n_resamples, debiased=params.get("debiased", measure.params["debiased"]),
                                     seed=seed, level=level, value=value)
-    reps = []
-    for idx in stats.resample_indices(x.shape[0], n_resamples, seed, "half"):
-        t = torch.as_tensor(idx, device=x.device)
-        reps.append(measure.prepare(x[t], y[t], backend=backend, **params).value)
-    return stats.make_estimate(value, reps, level, f"{stats.HALF_SCHEME}, paired (recomputed)")
+    return stats.bootstrap(lambda u, v: measure.prepare(u, v, backend=backend, **params).value, x, y,
+                           n_resamples=n_resamples, seed=seed, level=level, value=value, scheme="half")
 
 
 def similarity(a, b, metrics=DEFAULT_METRICS, *, params: dict | None = None, k: int | None = None,
