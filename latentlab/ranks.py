@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .blas import matmul
 from .compute import PROGRESS_SCORES, Backend, as_backend
 from .errors import InputError
 from .io import integer_indices
@@ -99,21 +100,21 @@ def true_ranks(queries, gallery, truth=None, *, backend: Backend | None = None, 
         q = prep(backend.tensor(queries[q0 : q0 + block]), normalize)
         tb = torch.as_tensor(t[q0 : q0 + q.shape[0]], device=backend.device)
         if whole is not None:
-            out[q0 : q0 + q.shape[0]] = ranks_from_scores(q @ whole.T, tb).cpu().numpy()
+            out[q0 : q0 + q.shape[0]] = ranks_from_scores(matmul(q, whole.T), tb).cpu().numpy()
             continue
         # Two passes over the same chunks with the same kernel, so the truth's score is
         # bit-identical in both: pass 1 finds it, pass 2 counts the items at or above it.
         best = torch.full((q.shape[0],), -torch.inf, dtype=q.dtype, device=q.device)
         chunks = range(0, n_g, chunk)
         for g0 in chunks:
-            s = q @ prep(backend.tensor(gallery[g0 : g0 + chunk]), normalize).T
+            s = matmul(q, prep(backend.tensor(gallery[g0 : g0 + chunk]), normalize).T)
             inside = (tb >= g0) & (tb < g0 + s.shape[1])
             rel = torch.gather(s, 1, (tb - g0).clamp(0, s.shape[1] - 1))
             rel = torch.where(inside, rel, torch.full_like(rel, -torch.inf))
             best = torch.maximum(best, rel.max(dim=1).values)
         count = torch.zeros(q.shape[0], dtype=torch.int64, device=backend.device)
         for g0 in chunks:
-            s = q @ prep(backend.tensor(gallery[g0 : g0 + chunk]), normalize).T
+            s = matmul(q, prep(backend.tensor(gallery[g0 : g0 + chunk]), normalize).T)
             count += (s >= best[:, None]).sum(dim=1)
         out[q0 : q0 + q.shape[0]] = (count - 1).cpu().numpy()
     return out

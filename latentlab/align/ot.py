@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..blas import matmul
 from ..compute import Backend, l2_normalize, stream_moments
 from ..errors import InputError
 from ..io import validate
@@ -73,7 +74,7 @@ def _ot():
 
 def sq_dists(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """‖a_i − b_j‖² (n × m), clamped at 0 against round-off."""
-    d = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * (A @ B.T)
+    d = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * matmul(A, B.T)
     return d.clamp_min_(0.0)
 
 
@@ -197,10 +198,10 @@ def wasserstein_procrustes(X, Y, *, solver: str = "auto", reg: float = 0.05,
     Xw, Yw = Xt.to(work), Yt.to(work)
     prev, converged, P, it, warm = None, False, None, 0, None
     for it in range(1, iters + 1):
-        C = sq_dists(Xw @ R.to(work), Yw)
+        C = sq_dists(matmul(Xw, R.to(work)), Yw)
         P, warm = transport_plan(C, solver, reg, warmstart=warm, potentials=True, stop_thr=stop_thr)
         del C
-        M = (Xw.T @ (P @ Yw)).to(torch.float64).mul_(n)  # Σ_ij n·P_ij x_i y_jᵀ
+        M = matmul(Xw.T, matmul(P, Yw)).to(torch.float64).mul_(n)  # Σ_ij n·P_ij x_i y_jᵀ
         if M_pairs is not None:
             M = M + pair_weight * M_pairs
         R_new, _ = procrustes_rotation(M)
@@ -214,7 +215,7 @@ def wasserstein_procrustes(X, Y, *, solver: str = "auto", reg: float = 0.05,
             converged = True
             break
         prev = assign
-    cost = float((P * sq_dists(Xw @ R.to(work), Yw)).sum(dtype=torch.float64))
+    cost = float((P * sq_dists(matmul(Xw, R.to(work)), Yw)).sum(dtype=torch.float64))
     P = P.to(torch.float64)
     return {"R": R, "plan": P, "solver": solver, "iterations": it, "converged": converged,
             "cost": cost, "init": init}

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .. import stats
+from ..blas import matmul
 from ..compute import Backend, accumulate
 from ..results import Estimate
 from . import kernels
@@ -161,12 +162,12 @@ def prepare_linear_cka(x, y, *, debiased: bool = False, backend=None) -> Prepare
     n = xc.shape[0]
     ax, ay = (xc * xc).sum(1), (yc * yc).sum(1)
     tx, ty = float(ax.sum()), float(ay.sum())
-    hx = _hsic_from_parts(float(((xc.T @ xc) ** 2).sum()), float(ax @ ax), tx, tx, n, debiased)
-    hy = _hsic_from_parts(float(((yc.T @ yc) ** 2).sum()), float(ay @ ay), ty, ty, n, debiased)
+    hx = _hsic_from_parts(float((matmul(xc.T, xc) ** 2).sum()), float(ax @ ax), tx, tx, n, debiased)
+    hy = _hsic_from_parts(float((matmul(yc.T, yc) ** 2).sum()), float(ay @ ay), ty, ty, n, debiased)
 
     def score(perm) -> float:
         p = torch.as_tensor(perm, device=yc.device)
-        hxy = _hsic_from_parts(float(((xc.T @ yc[p]) ** 2).sum()), float(ax @ ay[p]), tx, ty, n, debiased)
+        hxy = _hsic_from_parts(float((matmul(xc.T, yc[p]) ** 2).sum()), float(ax @ ay[p]), tx, ty, n, debiased)
         return _ratio(hxy, hx, hy)
 
     return Prepared(score(np.arange(n)), score)
@@ -207,7 +208,7 @@ class CrossSums:
 
     def update(self, xb: torch.Tensor, yb: torch.Tensor) -> "CrossSums":
         xc, yc = (b.to(torch.float64) - m.to(b.device) for b, m in zip((xb, yb), self._centre))
-        prod = (xc.to(self.gemm_dtype).T @ yc.to(self.gemm_dtype)).to(torch.float64)
+        prod = matmul(xc.to(self.gemm_dtype).T, yc.to(self.gemm_dtype)).to(torch.float64)
         self.c = prod if self.c is None else self.c + prod
         self.r += float(((xc * xc).sum(1) * (yc * yc).sum(1)).sum())
         return self

@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..blas import matmul
 from ..compute import Backend, as_backend
 from ..errors import InputError
 from .prep import Prepared, check_positive, load, pair
@@ -110,7 +111,7 @@ def _tiles(n: int, block: int):
 
 def _dist(x: torch.Tensor, sq: torch.Tensor, lo: int, hi: int, lo2: int, hi2: int) -> torch.Tensor:
     """Euclidean distances of rows lo:hi to rows lo2:hi2, as float64."""
-    d2 = sq[lo:hi, None] + sq[None, lo2:hi2] - 2.0 * (x[lo:hi] @ x[lo2:hi2].T)
+    d2 = sq[lo:hi, None] + sq[None, lo2:hi2] - 2.0 * matmul(x[lo:hi], x[lo2:hi2].T)
     d = d2.clamp_min_(0.0).sqrt_().to(torch.float64)
     if lo == lo2:
         # the expansion leaves ~eps·‖x‖² on the diagonal, whose square root (~1e-8‖x‖ in

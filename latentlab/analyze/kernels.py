@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from ..blas import matmul
+
 
 class RowNormMoments:
     """Streaming sums for Σ_r ‖x_r − μ_x‖² ‖y_r − μ_y‖² over row-aligned streams (float64).
@@ -101,7 +103,7 @@ def centred_sqnorm_products(n, saa, sa_i, sa_j, sac_ij, sac_ji, s1_i, s1_j, raw_
 
 
 def _sq_dist(xi: torch.Tensor, xj: torch.Tensor, ni: torch.Tensor, nj: torch.Tensor) -> torch.Tensor:
-    return (ni[:, None] + nj[None, :] - 2.0 * (xi @ xj.T)).clamp_min_(0.0)
+    return (ni[:, None] + nj[None, :] - 2.0 * matmul(xi, xj.T)).clamp_min_(0.0)
 
 
 def median_sq_distance(x: torch.Tensor, block: int = 2048) -> float:

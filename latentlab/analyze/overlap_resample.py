@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .. import stats
+from ..blas import matmul
 from ..compute import Backend, accumulate
 from .cka import _f64
 from .cka_resample import _group_sums
@@ -113,7 +114,7 @@ class LayerCross:
         cen = [b.to(torch.float64) - m.to(b.device) for b, m in zip(blocks, self._centre)]
         left, right = cen[: self.n_left], cen[self.n_left :]
         x, y = torch.cat(left, 1).to(self.gemm_dtype), torch.cat(right, 1).to(self.gemm_dtype)
-        self._add("c", (x.T @ y).to(torch.float64))
+        self._add("c", matmul(x.T, y).to(torch.float64))
         if self.row_norms:
             a, b = (torch.stack([(v * v).sum(1) for v in side], 1) for side in (left, right))
             self._add("r", a.T @ b)

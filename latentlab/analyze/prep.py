@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .. import stats
+from ..blas import matmul
 from ..compute import Backend
 from ..errors import DegenerateInput, InputError, LatentlabWarning
 from ..io import Embeddings, as_embeddings, require_paired, require_rows
@@ -163,7 +164,7 @@ def add_group_products(targets, label: torch.Tensor, one_per_row: bool) -> None:
     lo = 0
     for g, c in zip(ids.tolist(), counts.tolist()):
         for out, p, q in sorted_:
-            out[g] += (p[lo : lo + c].T @ q[lo : lo + c]).to(torch.float64)
+            out[g] += matmul(p[lo : lo + c].T, q[lo : lo + c]).to(torch.float64)
         lo += c
 
 

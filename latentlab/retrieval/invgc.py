@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..blas import matmul
 from ..compute import Backend, as_backend, l2_normalize
 from ..errors import InputError
 from ..io import as_embeddings, require_same_dim
@@ -87,7 +88,7 @@ def _prepare_bank(data, local: bool, pool_rate: float, backend: Backend, name: s
     colsum = torch.zeros(dim, dtype=torch.float64, device=backend.device)
     for lo in range(0, n, backend.block_rows(dim, copies=2)):
         t = l2_normalize(backend.tensor(np.asarray(data[lo : lo + backend.block_rows(dim, copies=2)]))).to(torch.float64)
-        gram += t.T @ t
+        gram += matmul(t.T, t)
         colsum += t.sum(0)
     bank.gram, bank.colsum = gram, colsum
     return bank
@@ -107,7 +108,7 @@ def _message(g: torch.Tensor, raw: np.ndarray, bank: _Bank, w_mean: float | None
     tensor): (1/|T|)(W − m)T, or (1/k)W_kT for LocalAdj."""
     if not bank.local:
         gd = g.to(torch.float64)
-        return ((gd @ bank.gram - w_mean * bank.colsum) / bank.n).to(g.dtype)
+        return ((matmul(gd, bank.gram) - w_mean * bank.colsum) / bank.n).to(g.dtype)
     # topk_cosine reads numpy-like rows (works on any device); it normalises both sides
     values, index = topk_cosine(raw, bank.data, bank.k, backend=backend)
     v = torch.as_tensor(values, device=g.device).to(bank.rows.dtype)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..blas import matmul
 from ..compute import Backend, as_backend, l2_normalize
 from ..errors import InputError
 from ..io import as_embeddings, require_same_dim
@@ -57,7 +58,7 @@ def column_logsumexp(bank, gallery, beta: float, backend: Backend) -> torch.Tens
         acc = torch.full((g.shape[0],), -torch.inf, dtype=torch.float64, device=backend.device)
         for b0 in range(0, len(bank), block):
             b = l2_normalize(backend.tensor(np.asarray(bank[b0 : b0 + block])))
-            acc = torch.logaddexp(acc, torch.logsumexp(beta * (b @ g.T).to(torch.float64), dim=0))
+            acc = torch.logaddexp(acc, torch.logsumexp(beta * matmul(b, g.T).to(torch.float64), dim=0))
         out[g0 : g0 + g.shape[0]] = acc
     return out
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..blas import matmul
 from ..compute import Backend, as_backend, l2_normalize
 from ..knn import order_ties
 from ..ranks import check_truth
@@ -44,7 +45,7 @@ class AdjustedScores:
         start, stop, _ = rows.indices(len(self.queries))
         q = l2_normalize(self.backend.tensor(np.asarray(self.queries[start:stop])))
         g = l2_normalize(self.backend.tensor(np.asarray(self.gallery[:])))
-        return self.adjust(q @ g.T, start, stop, 0, len(self.gallery)).cpu().numpy()
+        return self.adjust(matmul(q, g.T), start, stop, 0, len(self.gallery)).cpu().numpy()
 
     def ranks(self, truth=None, **kw) -> np.ndarray:
         """0-based rank of each query's truth under the adjusted scores (ties against)."""
@@ -89,7 +90,7 @@ def ranked_pass(queries, gallery, truth=None, *, backend: Backend | None = None,
 
     def chunk_scores(q, q0, g0):
         g = whole if whole is not None else l2_normalize(backend.tensor(np.asarray(gallery[g0 : g0 + chunk])))
-        s = q @ g.T
+        s = matmul(q, g.T)
         if scorer is not None:
             s = scorer.adjust(s, q0, q0 + q.shape[0], g0, g0 + g.shape[0])
         return s
