@@ -152,4 +152,3 @@ class StreamingMoments:
     def _check(self) -> None:
         if self._shift is None or self.n == 0:
             raise ValueError("no rows accumulated")
-
