@@ -108,7 +108,7 @@ def main() -> int:
     ap.add_argument("--dim", type=int, default=768)
     ap.add_argument("--shard-rows", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=10_000, help="query rows of the retrieval top-k")
-    ap.add_argument("--only", help="comma-separated operation name prefixes")
+    ap.add_argument("--only", help="comma-separated operation names, or prefixes of them")
     ap.add_argument("--permutations", type=int, default=20, help="shufflings of `cka --permutations` (one pass each)")
     ap.add_argument("--bank-rows", type=int, default=0,
                     help="InvGC's bank: the first N gallery rows (0: the whole gallery folder; quadratic at 2M rows)")
@@ -147,7 +147,8 @@ def main() -> int:
         ops = operations(a, b, work, min(args.queries, args.rows), args.permutations, bank)
         if args.only:
             wanted = [w.strip() for w in args.only.split(",")]
-            ops = {k: v for k, v in ops.items() if any(k.startswith(w) for w in wanted)}
+            # a name given whole picks that operation alone ("cka" is not "cka --bootstrap 100"); else a prefix
+            ops = {k: v for k, v in ops.items() if any(k == w or (w not in ops and k.startswith(w)) for w in wanted)}
         header = f"{'operation':<32} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'peak RSS GB':>11} {'bound GB':>8}  ok?"
         print(header + "\n" + "-" * len(header), flush=True)
         for name, (cmd, rows) in ops.items():
