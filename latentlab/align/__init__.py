@@ -23,6 +23,7 @@ from .base import METHODS, Aligner, RowSubset
 from .evaluate import EvalResult, evaluate_aligner
 from .matching import MatchResult, match
 from ..errors import InputError
+from .feed import PRECISIONS
 
 
 def make_aligner(method: str, **params) -> Aligner:
@@ -46,7 +47,7 @@ def make_aligner(method: str, **params) -> Aligner:
 
 def fit_aligner(method: str, X, Y, *, anchors=None, n_anchors: int | None = None,
                 anchor_strategy: str = "random", labels=None, seed: int = 0, device="auto",
-                dtype="float32", **params) -> Aligner:
+                dtype="float32", precision: str | None = None, **params) -> Aligner:
     """Fit ``method`` from source ``X`` to target ``Y`` (paths, arrays or Embeddings).
 
     Parameters
@@ -57,6 +58,10 @@ def fit_aligner(method: str, X, Y, *, anchors=None, n_anchors: int | None = None
         Neither given: every row is an anchor (``ot``: no seed pairs).
     dtype : compute dtype of the streamed block products (float32 default: about twice as fast
         on CPU; the sums and the solve are float64 either way). Use float64 for exact recovery.
+    precision : ``mlp`` only: the forward pass's mixed-precision policy (:func:`~latentlab.align.feed.amp_dtype`;
+        ``auto`` = bfloat16 autocast on CUDA where native, else float16 with loss scaling, and
+        float32 on CPU; ``float32`` turns autocast off). A runtime setting like ``device``: not
+        saved in the artifact; ``fit_stats_["precision"]`` records what ran.
     params : the method's options (``alpha``, ``rank``, ``components``, ``reg``, ``scale``,
         ``solver``, ``iters``, ``gw_rows``) and preprocessing (``l2``, ``center``, ``standardize``).
 
@@ -65,6 +70,12 @@ def fit_aligner(method: str, X, Y, *, anchors=None, n_anchors: int | None = None
     if "seed" in getattr(METHODS.get(method), "PARAMS", {}):  # ot, mlp: --seed is the method's seed
         params["seed"] = seed
     aligner = make_aligner(method, device=device, dtype=dtype, **params)
+    if precision is not None:
+        if not hasattr(aligner, "precision"):
+            raise InputError(f"{method}: option `precision` applies to mlp only (a trained projector's forward pass)")
+        if precision not in PRECISIONS:
+            raise InputError(f"`precision` {precision!r}: expected one of {', '.join(PRECISIONS)}")
+        aligner.precision = precision
     # no up-front NaN scan (a second pass over 100k × 768 costs as much as the fit): the fit's
     # one streamed pass checks its sums and names the bad row when they are not finite
     ex, ey = as_embeddings(X, "source", check_finite=False), as_embeddings(Y, "target", check_finite=False)

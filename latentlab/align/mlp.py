@@ -128,7 +128,8 @@ class MLPAligner(DirectAligner):
               "structure_levels": 1, "seed": 0}
     TENSORS = tuple(_SHAPES)
     #: mixed-precision policy of the forward pass (:func:`amp_dtype`); a runtime setting like
-    #: ``device``, not a model option, so it is neither in the artifact nor on the CLI
+    #: ``device``, not a model option, so not in the artifact (``fit_aligner(precision=…)``,
+    #: ``fit mlp --precision``)
     precision = "auto"
     underdetermined_solution = "the ridge start, weight decay and early stopping are all that regularise it"
 

@@ -99,6 +99,9 @@ def _parse_alpha(value):
 @click.option("--seed-pairs", type=click.Path(dir_okay=False),
               help="unsupervised: PAIRS.npy/.csv, k × 2 known (source row, target row) pairs, k ≥ 2 (~10 needed): "
                    "seeded graph matching replaces the pairs-free starts.")
+@click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+              help="mlp: forward-pass precision; auto = bfloat16 autocast on CUDA where native (else float16 with "
+                   "loss scaling), float32 on CPU [default: auto].")
 @click.option("--structure", type=float, help="mlp: weight λ ≥ 0 of the STRUCTURE regulariser [default: 0].")
 @click.option("--structure-levels", type=int, help="mlp: powers of the similarity matrix STRUCTURE compares [default: 1].")
 @click.option("--l2/--no-l2", default=None, help='L2-normalise rows first.', show_default='ot yes, others no')
@@ -111,7 +114,7 @@ def _parse_alpha(value):
 def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, labels, alpha, alpha_cv, rank,
             components, reg, scale, solver, iters, gw_rows, hidden, layers, dropout, loss_kind, epochs, batch_size,
             lr, weight_decay, val_frac, patience, structure, structure_levels, init, restarts, keep_prob, init_rows,
-            max_rows, seed_pairs, l2, center, standardize, opts):
+            max_rows, seed_pairs, precision, l2, center, standardize, opts):
     """Fit a stitching map METHOD from SRC rows to TGT rows and save it.
 
     Methods: relative (cosine to anchors), lstsq, ridge, affine, procrustes, lst (Latent
@@ -147,7 +150,7 @@ def fit_cmd(method, src, tgt, output, anchors, n_anchors, anchor_strategy, label
     lab = _labels(labels)
     aligner = fit_aligner(method, src, tgt, anchors=idx, n_anchors=n_anchors, anchor_strategy=anchor_strategy,
                           labels=lab, seed=opts.seed, device=opts.device, dtype=opts.dtype, l2=l2, center=center,
-                          standardize=standardize, **params)
+                          standardize=standardize, precision=precision, **params)
     aligner.save(output)
     meta = aligner.metadata()
     out = {"method": method, "output": output, "dim_source": meta["dims"]["source"],

@@ -232,3 +232,28 @@ def test_cli_apply_wrong_dims_is_exit_2(cli, files):
     assert res.exit_code == 2 and res.stderr.startswith("error:")
     meta = json.loads(json.dumps(load_aligner(files / "m.safetensors").fit_stats_))  # the header is JSON
     assert meta["n_train"] + meta["n_val"] == 160
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_cli_precision_reaches_the_fit(cli, files, precision):
+    """`fit mlp --precision` is the CLI's form of ``fit_aligner(precision=…)``; fit_stats say what ran."""
+    out = cli.json("fit", "mlp", files / "x.npy", files / "y.npy", "-o", files / "m.safetensors", "--epochs", "2",
+                   "--hidden", "8", "--precision", precision)
+    assert out["precision"].startswith(precision)
+    assert ("autocast" in out["precision"]) == (precision == "bfloat16")
+    assert "precision" not in out["params"]  # a runtime setting, like the device: not in the artifact
+
+
+def test_precision_choices_and_other_methods(cli, files):
+    from latentlab.align.feed import PRECISIONS
+    from latentlab.cli.align_cmd import fit_cmd
+    choice = next(p for p in fit_cmd.params if p.name == "precision").type
+    assert tuple(choice.choices) == PRECISIONS  # the flag offers what the fit accepts
+    X, Y = _tanh_pairs(40, 4, 3, 0.1, seed=7)
+    with pytest.raises(InputError, match="`precision` 'half'"):
+        fit_aligner("mlp", X, Y, precision="half")
+    with pytest.raises(InputError, match="mlp only"):
+        fit_aligner("procrustes", X, Y, precision="float32")
+    res = cli("fit", "procrustes", files / "x.npy", files / "y.npy", "-o", files / "p.safetensors",
+              "--precision", "float32", ok=False)
+    assert res.exit_code == 2 and "--precision" in res.stderr and not (files / "p.safetensors").exists()
