@@ -50,6 +50,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..blas import svd
 from ..errors import InputError
 from ..io.indices import integer_indices
 from .procrustes import procrustes_rotation
@@ -90,7 +91,7 @@ def check_seed_range(seeds: np.ndarray, nx: int, ny: int) -> None:
 def half_whitened(a: torch.Tensor) -> torch.Tensor:
     """Rows ``U S^½`` of the centred rows' SVD, L2-normalised (rotation invariant)."""
     a = a - a.mean(0)
-    U, S, _ = torch.linalg.svd(a, full_matrices=False)
+    U, S, _ = svd(a, full_matrices=False)  # column signs are LAPACK's; the rows' inner products are not
     b = U * S.sqrt()
     return b / b.norm(dim=1, keepdim=True).clamp_min(1e-12)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..analyze.neighbors import mutual_knn_graphs
+from ..blas import svd
 from ..compute import Backend, l2_normalize
 from ..retrieval.csls import CSLS_K, CSLSScores
 
@@ -21,7 +22,7 @@ def profile_descriptors(a: torch.Tensor) -> torch.Tensor:
 
     Rotating ``A`` (``A Q``) leaves ``U`` and ``S``, hence the descriptors, unchanged.
     """
-    U, S, _ = torch.linalg.svd(a, full_matrices=False)
+    U, S, _ = svd(a, full_matrices=False)  # numpy's LAPACK on CPU, as every other SVD here
     M = torch.sort((U * S) @ U.T, dim=1).values
     M = l2_normalize(M)
     return l2_normalize(M - M.mean(0))
