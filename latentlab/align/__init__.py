@@ -19,7 +19,8 @@ from . import unsupervised  # noqa: F401  (pairs-free method: fit unsupervised)
 from .apply import ApplyResult, apply_map, mapped_blocks
 from .anchors import STRATEGIES, check_anchor_indices, select_anchors
 from .artifact import load_aligner
-from .base import METHODS, Aligner, RowSubset
+from ..io.rowsource import IndexedRows
+from .base import METHODS, Aligner
 from .evaluate import EvalResult, evaluate_aligner
 from .matching import MatchResult, match
 from ..errors import InputError
@@ -94,8 +95,8 @@ def fit_aligner(method: str, X, Y, *, anchors=None, n_anchors: int | None = None
     require_paired(ex, ey, f"{method} (anchor pairs: row i of the source matches row i of the target)")
     if idx is None:
         return aligner.fit(ex, ey, n_rows=ex.n)
-    sx = as_embeddings(RowSubset(ex.data, idx), ex.name, check_finite=False)
-    sy = as_embeddings(RowSubset(ey.data, idx), ey.name, check_finite=False)
+    sx = as_embeddings(IndexedRows(ex.data, idx), ex.name, check_finite=False)
+    sy = as_embeddings(IndexedRows(ey.data, idx), ey.name, check_finite=False)
     return aligner.fit(sx, sy, anchor_indices=idx, n_rows=ex.n)
 
 

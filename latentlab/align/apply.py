@@ -29,7 +29,8 @@ from ..io import Embeddings, as_embeddings, validate
 from ..io.writers import STREAMED, embedding_writer
 from ..progress import progress
 from ..results import ResultMixin
-from .base import Aligner, RowSubset
+from ..io.rowsource import IndexedRows
+from .base import Aligner
 
 _OUT_DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -70,7 +71,7 @@ def _checked(ex: Embeddings, blocks, method: str) -> Iterator[tuple[int, np.ndar
     for lo, t in blocks:
         out = t.cpu().numpy()  # the edge: rows leave the device here, one block at a time
         if not np.isfinite(out).all():
-            validate(Embeddings(RowSubset(ex.data, np.arange(lo, lo + len(out))), ex.name))  # names the row in X
+            validate(Embeddings(IndexedRows(ex.data, np.arange(lo, lo + len(out))), ex.name))  # names the row in X
             raise InputError(f"{ex.name}: mapping rows {lo}–{lo + len(out) - 1} with this {method} map overflowed "
                              f"(values too large); rescale the input")
         yield lo, out

@@ -39,30 +39,6 @@ def register(cls):
     return cls
 
 
-class RowSubset:
-    """Rows ``index`` of a row source, read lazily block by block (keeps fitting streamed)."""
-
-    def __init__(self, data, index: np.ndarray):
-        self.data, self.index = data, np.asarray(index, dtype=np.int64)
-        self.shape = (len(self.index), int(data.shape[1]))
-        self.dtype = np.dtype(data.dtype)
-
-    @property
-    def source_rows(self) -> np.ndarray:
-        """Row numbers in the underlying file (io.validate names these in errors)."""
-        return self.index
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, item):
-        return np.asarray(self.data[self.index[item]])
-
-    def __array__(self, dtype=None, copy=None):
-        arr = self[:]
-        return arr if dtype is None else arr.astype(dtype, copy=False)
-
-
 def opt(name: str, value=None, *, show: bool = True) -> str:
     """A constructor argument in a message, in backticks (the CLI shows its flag: ``--alpha -1``)."""
     return f"`{name}` {value!r}" if show else f"`{name}`"

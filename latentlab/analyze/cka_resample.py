@@ -36,7 +36,8 @@ from ..compute import Backend, accumulate
 from ..results import Estimate
 from . import kernels
 from .cka import _f64, _hsic_from_parts, _hsic_linear, _ratio, linear_cka
-from .prep import GroupSums, PermutedRows, Prepared, add_group_products
+from ..io.rowsource import IndexedRows
+from .prep import GroupSums, Prepared, add_group_products
 
 
 def linear_cka_bootstrap(x, y, n_resamples: int, *, debiased: bool = False, seed: int = 0, level: float = 0.95,
@@ -178,7 +179,7 @@ def prepare_linear_cka_streamed(ea, eb, value: float, mom, ext, *, backend: Back
     """:func:`prepare_linear_cka` of two row sources: the self-HSICs come from the point pass's
     moments (``mom``, ``ext``); each null score is one pass (:func:`latentlab.compute.accumulate`,
     so on Dask workers too) pairing A's blocks with B's rows read in the permuted order
-    (:class:`~latentlab.analyze.prep.PermutedRows`). Products in the backend's dtype, sums in float64."""
+    (:class:`~latentlab.io.rowsource.IndexedRows`). Products in the backend's dtype, sums in float64."""
     centre = (mom.mean(0).cpu(), mom.mean(1).cpu())
     tx, ty = float(torch.trace(mom.centered(0))), float(torch.trace(mom.centered(1)))
     hx, hy = _hsic_linear(mom, ext, 0, 0, debiased), _hsic_linear(mom, ext, 1, 1, debiased)
@@ -187,7 +188,7 @@ def prepare_linear_cka_streamed(ea, eb, value: float, mom, ext, *, backend: Back
     n = ea.n
 
     def score(perm) -> float:
-        acc = accumulate([ea.data, PermutedRows(eb.data, perm)], make, backend, rows=rows)
+        acc = accumulate([ea.data, IndexedRows(eb.data, perm)], make, backend, rows=rows)
         return _ratio(_hsic_from_parts(float((acc.c * acc.c).sum()), acc.r, tx, ty, n, debiased), hx, hy)
 
     return Prepared(value, score)

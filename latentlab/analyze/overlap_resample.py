@@ -34,7 +34,7 @@ from ..blas import matmul
 from ..compute import Backend, accumulate
 from .cka import _f64
 from .cka_resample import _group_sums
-from .prep import PermutedRows
+from ..io.rowsource import IndexedRows
 from .subspace import pca_basis, principal_angles, procrustes_from_cov, pwcca_from_cov, svcca_from_cov
 
 RANKS_FIXED = "paired; ranks fixed at full-data values"
@@ -133,7 +133,7 @@ class LayerCross:
 
 class CrossNull:
     """The :class:`LayerCross` products of ``left`` row sources against ``right`` ones read in the
-    order π (:class:`~latentlab.analyze.prep.PermutedRows`): ``self(perm)`` → (C, R as numpy or None).
+    order π (:class:`~latentlab.io.rowsource.IndexedRows`): ``self(perm)`` → (C, R as numpy or None).
     One pass per new permutation (on the current engine); the last permutation's products are kept,
     so every score of one shuffle costs one pass."""
 
@@ -149,7 +149,7 @@ class CrossNull:
     def __call__(self, perm):
         perm = np.asarray(perm)
         if self._perm is None or not np.array_equal(perm, self._perm):
-            sources = [e.data for e in self.left] + [PermutedRows(e.data, perm) for e in self.right]
+            sources = [e.data for e in self.left] + [IndexedRows(e.data, perm) for e in self.right]
             acc = accumulate(sources, self.make, self.backend, rows=self.rows)
             self._perm = perm.copy()
             self._last = (acc.c.cpu().numpy(), None if acc.r is None else acc.r.cpu().numpy())

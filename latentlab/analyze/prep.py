@@ -226,21 +226,3 @@ class GroupSums:
         for k, v in other.sums.items():
             self.sums[k] += v.to(self.sums[k].device)
         return self
-
-
-class PermutedRows:
-    """The rows of a row source in the order ``perm``: row i is ``data[perm[i]]``. A source of
-    :func:`latentlab.compute.accumulate` (pickled to Dask workers with its permutation), so a
-    shuffled pairing is read block by block wherever the pass runs."""
-
-    def __init__(self, data, perm):
-        self.data, self.perm = data, np.asarray(perm, dtype=np.int64)
-        if self.perm.shape != (len(data),):
-            raise ValueError(f"a permutation of {len(data)} rows has {self.perm.size} entries")
-        self.shape, self.dtype = tuple(data.shape), data.dtype
-
-    def __len__(self) -> int:
-        return len(self.perm)
-
-    def __getitem__(self, index):
-        return np.asarray(self.data[self.perm[index]])

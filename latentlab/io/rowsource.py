@@ -229,3 +229,32 @@ class ShardRows:
     def __array__(self, dtype=None, copy=None):
         arr = self[:]
         return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
+class IndexedRows:
+    """Rows ``index`` of a row source, read lazily block by block: row i is ``data[index[i]]``.
+
+    A subset (a fit's anchor pairs, the gallery rows ``retrieval --both`` evaluates G→Q) or a
+    permutation (the shuffled pairing of a permutation null). It pickles with its index, so a
+    Dask worker reads its own block of it; errors name the row of the underlying source
+    (``source_rows``)."""
+
+    def __init__(self, data, index):
+        self.data, self.index = data, np.asarray(index, dtype=np.int64)
+        self.shape = (len(self.index), *tuple(data.shape)[1:])
+        self.dtype = np.dtype(data.dtype)
+
+    @property
+    def source_rows(self) -> np.ndarray:
+        """Row numbers in the underlying source (:func:`latentlab.io.validate` names these)."""
+        return self.index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, item):
+        return np.asarray(self.data[self.index[item]])
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self[:]
+        return arr if dtype is None else arr.astype(dtype, copy=False)

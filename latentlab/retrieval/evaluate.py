@@ -22,6 +22,7 @@ import numpy as np
 from ..compute import as_backend
 from ..errors import InputError
 from ..io import as_embeddings, read_indices, require_nonzero_rows, require_same_dim
+from ..io.rowsource import IndexedRows
 from ..knn import clamp_k, hubness, topk_cosine
 from ..results import ResultMixin, to_jsonable
 from .csls import CSLS_K, CSLSScores
@@ -278,7 +279,7 @@ def evaluate(queries, gallery, truth=None, fix: str | None = None, *, both: bool
         keep, rt = reverse_truth(t_checked, eg.n)
         if keep.size < eg.n:
             notes.append(f"G→Q: {eg.n - keep.size} gallery rows have no relevant query and are not evaluated")
-        rq = eg.data if keep.size == eg.n else eg.data[keep]
+        rq = eg.data if keep.size == eg.n else IndexedRows(eg.data, keep)  # read block by block, as the rest
         dirs.append(("G→Q", rq, eq.data, rt, bq, bg, "`bank_queries`", "`bank_gallery`",
                      clamp_k(hub_k, eq.n, "hubness k")))
     results = []

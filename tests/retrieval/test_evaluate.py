@@ -62,6 +62,22 @@ def test_two_d_truth_and_both(pairs):
     assert res.reverse.baseline.mrr == pytest.approx(rank_metrics(s.T, rev_truth).mrr)
 
 
+def test_both_with_partial_truth_from_a_file(pairs, tmp_path):
+    """G→Q evaluates only the gallery rows some query points to; from a file they are read as
+    an indexed row source (block by block), with the in-memory numbers."""
+    q, g, _, _ = pairs
+    q, truth = q[:40], np.arange(40) * 2  # 40 queries; 60 gallery rows have no relevant query
+    np.save(tmp_path / "g.npy", g)
+    rev = rank_metrics(l2n(g[truth]) @ l2n(q).T)  # gallery row truth[i]'s relevant query is i
+    for gallery in (g, str(tmp_path / "g.npy")):
+        res = evaluate(q, gallery, truth=truth, both=True, dtype="float64")
+        assert res.reverse.baseline.mrr == pytest.approx(rev.mrr) and res.reverse.baseline.r_at_1 == rev.r_at_1
+        assert any("60 gallery rows have no relevant query" in n for n in res.notes)
+    fixed = [evaluate(q, gallery, truth=truth, both=True, fix="csls", k=5, dtype="float64").reverse.fixed
+             for gallery in (g, str(tmp_path / "g.npy"))]
+    assert fixed[0].mrr == pytest.approx(fixed[1].mrr, rel=1e-12)
+
+
 def test_sweep_marks_best(pairs):
     q, g, tq, tg = pairs
     res = evaluate(q, g, fix="localadj", bank_gallery=tg, sweep={"r": [0.0, 0.2, 0.5]}, pool_rate=0.1)
