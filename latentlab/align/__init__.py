@@ -24,7 +24,7 @@ from .base import METHODS, Aligner
 from .evaluate import EvalResult, evaluate_aligner
 from .matching import MatchResult, match
 from ..errors import InputError
-from .feed import PRECISIONS
+from .feed import check_precision
 
 
 def make_aligner(method: str, **params) -> Aligner:
@@ -74,9 +74,7 @@ def fit_aligner(method: str, X, Y, *, anchors=None, n_anchors: int | None = None
     if precision is not None:
         if not hasattr(aligner, "precision"):
             raise InputError(f"{method}: option `precision` applies to mlp only (a trained projector's forward pass)")
-        if precision not in PRECISIONS:
-            raise InputError(f"`precision` {precision!r}: expected one of {', '.join(PRECISIONS)}")
-        aligner.precision = precision
+        aligner.precision = check_precision(precision)
     # no up-front NaN scan (a second pass over 100k × 768 costs as much as the fit): the fit's
     # one streamed pass checks its sums and names the bad row when they are not finite
     ex, ey = as_embeddings(X, "source", check_finite=False), as_embeddings(Y, "target", check_finite=False)

@@ -23,6 +23,13 @@ RESIDENT_BYTES = 2 << 30
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` when it names a policy of :func:`amp_dtype`, else InputError naming the argument."""
+    if precision not in PRECISIONS:
+        raise InputError(f"`precision` {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    return precision
+
+
 def amp_dtype(device: torch.device, dtype: torch.dtype = torch.float32, precision: str = "auto") -> torch.dtype | None:
     """The autocast dtype of the projector's forward pass, or None for none.
 
@@ -32,8 +39,7 @@ def amp_dtype(device: torch.device, dtype: torch.dtype = torch.float32, precisio
     most CPUs, and CPU fits are the deterministic reference). float64 fits never autocast.
     An explicit ``bfloat16`` / ``float16`` applies on any device (that is how the CPU tests
     run the mixed-precision path); ``float32`` turns it off."""
-    if precision not in PRECISIONS:
-        raise InputError(f"precision={precision!r}: expected one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     if dtype == torch.float64 or precision == "float32":
         return None
     if precision != "auto":

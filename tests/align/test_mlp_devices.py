@@ -74,7 +74,7 @@ def test_amp_dtype_policy(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", native(False))
     assert amp_dtype(cuda) is torch.float16  # pre-Ampere: float16 + loss scaling, not emulated bf16
     assert calls == [False, False]  # emulated bf16 does not count as support
-    with pytest.raises(InputError, match="precision="):
+    with pytest.raises(InputError, match="`precision` 'half'"):  # the message fit_aligner gives too
         amp_dtype(cpu, torch.float32, "half")
 
 
