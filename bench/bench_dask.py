@@ -3,6 +3,7 @@
     python bench/bench_dask.py                                  # 2,000,000 × 768 float16, 40 shards a side
     python bench/bench_dask.py --rows 20000 --dim 64 --shards 4 # a smoke run
     python bench/bench_dask.py --scheduler tcp://host:8786      # an existing cluster (shared --workdir)
+    python bench/bench_dask.py --device cuda --table bench/gpu_table.md   # workers on the GPU (gpu_check.sh)
 
 Writes two row-paired LAION-style folders (``img_emb/img_emb_N.npy``, ``text_emb/text_emb_N.npy``)
 into --workdir (default: a temp folder, removed after), then times gap, linear CKA, CKA with a
@@ -12,6 +13,8 @@ Procrustes fit and an exact top-10 scan (--queries rows of A against all of B) l
 every engine gives the local numbers (relative difference printed; rows/s = rows streamed per
 second, queries per second for top-k). The cluster start and the workers' first imports are not
 timed. With --scheduler, that cluster replaces the local ones (its workers must see --workdir).
+``--device`` goes to every call (the workers compute their blocks on it); ``--table FILE`` also
+appends the table to FILE as Markdown.
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ def make_folders(root: Path, rows: int, dim: int, shards: int, seed: int = 0) ->
     return str(root / "img_emb"), str(root / "text_emb")
 
 
-def tasks(a: str, b: str, queries: int) -> dict:
+def tasks(a: str, b: str, queries: int, device: str = "cpu") -> dict:
     """name → (function returning a number to compare with local, rows it streams)."""
     import latentlab
     from latentlab.align import fit_aligner
@@ -55,15 +58,15 @@ def tasks(a: str, b: str, queries: int) -> dict:
     q = np.asarray(read_embeddings(a).rows(slice(0, min(queries, n))))  # query rows in memory, gallery streamed
 
     def topk():
-        values, _ = topk_cosine(q, read_embeddings(b).data, 10, backend=as_backend("cpu", "float32"))
+        values, _ = topk_cosine(q, read_embeddings(b).data, 10, backend=as_backend(device, "float32"))
         return float(np.asarray(values, dtype=np.float64).sum())
 
     return {
-        "gap": (lambda: latentlab.gap(a, b, separability=False, device="cpu").centroid_distance, n),
-        "cka": (lambda: latentlab.cka(a, b, device="cpu").cka, n),
-        "cka --bootstrap 100": (lambda: latentlab.cka(a, b, bootstrap=100, device="cpu").cka.ci_high, n),
-        "spectrum": (lambda: latentlab.spectrum(a, hubness=False, device="cpu").effective_rank, n),
-        "fit procrustes": (lambda: float(np.asarray(fit_aligner("procrustes", a, b, device="cpu").W_).sum()), n),
+        "gap": (lambda: latentlab.gap(a, b, separability=False, device=device).centroid_distance, n),
+        "cka": (lambda: latentlab.cka(a, b, device=device).cka, n),
+        "cka --bootstrap 100": (lambda: latentlab.cka(a, b, bootstrap=100, device=device).cka.ci_high, n),
+        "spectrum": (lambda: latentlab.spectrum(a, hubness=False, device=device).effective_rank, n),
+        "fit procrustes": (lambda: float(np.asarray(fit_aligner("procrustes", a, b, device=device).W_).sum()), n),
         f"top-10 ({len(q):,} q)": (topk, len(q)),
     }
 
@@ -95,6 +98,8 @@ def main() -> None:
     ap.add_argument("--scheduler", help="an existing scheduler instead of local clusters of 1 and 2 workers")
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N for every call, on the workers too")
+    ap.add_argument("--table", type=Path, help="also append the table to this Markdown file")
     args = ap.parse_args()
 
     import distributed
@@ -106,7 +111,7 @@ def main() -> None:
         t0 = time.perf_counter()
         a, b = make_folders(work_dir, args.rows, args.dim, args.shards)
         made = time.perf_counter() - t0
-        work = tasks(a, b, args.queries)
+        work = tasks(a, b, args.queries, args.device)
         results = {"local": run_all(work, args.repeat)}
         if args.scheduler:
             with DaskEngine(args.scheduler):
@@ -126,8 +131,11 @@ def main() -> None:
                 rows.append({"engine": engine, "op": name, "seconds": round(secs, 3), "rows_per_s": n_rows / secs,
                              "speedup_vs_local": round(ref_secs / secs, 2),
                              "rel_diff_vs_local": abs(value - ref) / max(abs(ref), 1e-300)})
+        if args.table:
+            _append_table(args.table, results, args)
         if args.json:
-            print(json.dumps({"rows": args.rows, "dim": args.dim, "shards": args.shards, "results": rows}))
+            print(json.dumps({"rows": args.rows, "dim": args.dim, "shards": args.shards, "device": args.device,
+                              "results": rows}))
             return
         print(f"{args.rows:,} × {args.dim} float16 a side, {args.shards} shards (written in {made:.1f} s)")
         print(f"{'engine':<18}{'op':<24}{'seconds':>9}{'rows/s':>12}{'× local':>9}{'rel. diff':>11}")
@@ -137,6 +145,23 @@ def main() -> None:
     finally:
         if args.workdir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _append_table(path: Path, results: dict, args) -> None:
+    """The README's shape: one row per operation, seconds per engine, the largest relative difference."""
+    engines = list(results)
+    local = results["local"]
+    lines = [f"\nDask engine on `--device {args.device}`: 2 × {args.rows:,} × {args.dim} float16 rows in "
+             f"{args.shards} LAION-style shards (`bench/bench_dask.py`; seconds, workers of one thread each)\n",
+             "| operation | " + " | ".join(f"{e} s" for e in engines) + " | relative difference |",
+             "|---|" + "--:|" * (len(engines) + 1)]
+    for name, (ref_secs, ref, _) in local.items():
+        diff = max(abs(res[name][1] - ref) / max(abs(ref), 1e-300) for res in results.values())
+        lines.append(f"| {name} | " + " | ".join(f"{results[e][name][0]:.1f}" for e in engines) + f" | {diff:.1e} |")
+    before = path.read_text() if path.exists() else ""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(before + "\n".join(lines) + "\n")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

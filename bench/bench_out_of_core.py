@@ -3,6 +3,7 @@
     python bench/bench_out_of_core.py                  # 2,000,000 × 768 float16 a side (3 GB each), as issue 13 asks
     python bench/bench_out_of_core.py --rows 200000    # smoke run (0.3 GB a side)
     python bench/bench_out_of_core.py --only gap,cka   # a subset of the operations
+    python bench/bench_out_of_core.py --device cuda --table bench/gpu_table.md   # on a GPU (bench/gpu_check.sh)
 
 Writes two row-paired shard folders of float16 rows (``a/emb_0.npy …``, ``b/…``; shards of
 ``--shard-rows`` rows) into --workdir (default: a temp folder, removed afterwards), then runs
@@ -14,6 +15,8 @@ Procrustes angle; no mutual k-NN), fit lstsq / ridge / procrustes + apply (strea
 CSLS and with InvGC (the gallery folder as its bank) — and prints one table:
 operation, rows, seconds, rows/s, peak RSS (ru_maxrss of the child, which counts mapped file
 pages too), the bound and whether it held. Exit status 1 when a bound was broken.
+``--device`` is passed to every command (the rows are read on the host, blocks computed on the
+device); ``--table FILE`` also appends the table to FILE as Markdown.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ BOUND_GB = 3.0
 
 OVERLAP = """
 import json, sys, latentlab
-res = latentlab.overlap(sys.argv[1], sys.argv[2], k=None, device="cpu")
+res = latentlab.overlap(sys.argv[1], sys.argv[2], k=None, device=sys.argv[3])
 print(json.dumps({"overlap": res.overlap, "procrustes_angle_rad": res.procrustes_angle_rad}, default=float))
 """
 
@@ -52,10 +55,10 @@ def make_folder(folder: Path, rows: int, dim: int, shard_rows: int, seed: int, m
 
 
 def operations(a: Path, b: Path, work: Path, queries: int, permutations: int = 20,
-               bank: Path | None = None) -> dict[str, tuple[list[str], int]]:
+               bank: Path | None = None, device: str = "cpu") -> dict[str, tuple[list[str], int]]:
     """name → (command, rows it streams)."""
     py, cli = sys.executable, [sys.executable, "-m", "latentlab"]
-    common = ["--json", "--device", "cpu"]
+    common = ["--json", "--device", device]
     rows = sum(len(np.load(p, mmap_mode="r")) for p in a.glob("*.npy"))
     mapped, mapfile = work / "mapped.npy", work / "map.safetensors"
     q = work / "queries.npy"
@@ -69,7 +72,7 @@ def operations(a: Path, b: Path, work: Path, queries: int, permutations: int = 2
         "cka-matrix (3 layers)": (cli + ["cka-matrix", str(a), str(b), str(a)] + common, rows),  # a third layer: a again
         "spectrum": (cli + ["spectrum", str(a), "--no-hubness"] + common, rows),
         "spectrum --bootstrap 100": (cli + ["spectrum", str(a), "--no-hubness", "--bootstrap", "100"] + common, rows),
-        "overlap (covariance parts)": ([py, "-c", OVERLAP, str(a), str(b)], rows),
+        "overlap (covariance parts)": ([py, "-c", OVERLAP, str(a), str(b), device], rows),
         "fit lstsq": (cli + ["fit", "lstsq", str(a), str(b), "-o", str(work / "lstsq.safetensors")] + common, rows),
         "fit ridge": (cli + ["fit", "ridge", str(a), str(b), "-o", str(work / "ridge.safetensors")] + common, rows),
         "fit procrustes": (cli + ["fit", "procrustes", str(a), str(b), "-o", str(mapfile)] + common, rows),
@@ -113,12 +116,15 @@ def main() -> int:
     ap.add_argument("--bank-rows", type=int, default=0,
                     help="InvGC's bank: the first N gallery rows (0: the whole gallery folder; quadratic at 2M rows)")
     ap.add_argument("--workdir", type=Path, help="where the shards go (kept); default a temp folder, removed")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N: passed to every command (default cpu)")
+    ap.add_argument("--table", type=Path, help="also append the table to this Markdown file")
     args = ap.parse_args()
     need_gb = 2 * args.rows * args.dim * 2 / 1e9 * 2.1  # both sides, float16, plus apply's float32 output
     free_gb = shutil.disk_usage(args.workdir.parent if args.workdir else tempfile.gettempdir()).free / 1e9
     if need_gb > free_gb:
         raise SystemExit(f"error: about {need_gb:.1f} GB of disk needed, {free_gb:.1f} GB free; use --rows")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="latentlab-ooc-"))
+    table_start = args.table.read_text() if args.table and args.table.exists() else ""
     work.mkdir(parents=True, exist_ok=True)
     failed = False
     try:
@@ -144,13 +150,16 @@ def main() -> int:
               f"({args.rows * args.dim * 2 / 1e9:.2f} GB a side), "
               + (f"reused from {work}" if reused else f"written in {time.perf_counter() - t0:.1f} s"),
               flush=True)
-        ops = operations(a, b, work, min(args.queries, args.rows), args.permutations, bank)
+        ops = operations(a, b, work, min(args.queries, args.rows), args.permutations, bank, args.device)
         if args.only:
             wanted = [w.strip() for w in args.only.split(",")]
             # a name given whole picks that operation alone ("cka" is not "cka --bootstrap 100"); else a prefix
             ops = {k: v for k, v in ops.items() if any(k == w or (w not in ops and k.startswith(w)) for w in wanted)}
         header = f"{'operation':<32} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'peak RSS GB':>11} {'bound GB':>8}  ok?"
-        print(header + "\n" + "-" * len(header), flush=True)
+        print(f"device: {args.device}\n" + header + "\n" + "-" * len(header), flush=True)
+        md = [f"\nOut of core on `--device {args.device}`: 2 × {args.rows:,} × {args.dim} float16 rows in shards of "
+              f"{args.shard_rows:,} (`bench/bench_out_of_core.py`; peak RSS is the host process's)\n",
+              "| operation | rows | s | rows/s | peak RSS GB | < 3 GB |", "|---|--:|--:|--:|--:|---|"]
         for name, (cmd, rows) in ops.items():
             res = measure(cmd)
             ok = res["rc"] == 0 and res["peak_rss_gb"] < BOUND_GB
@@ -158,14 +167,34 @@ def main() -> int:
             status = "yes" if ok else ("no" if res["rc"] == 0 else f"FAILED rc={res['rc']}")
             print(f"{name:<32} {rows:>10,} {res['wall_s']:>8.1f} {rows / res['wall_s']:>10,.0f} "
                   f"{res['peak_rss_gb']:>11.2f} {BOUND_GB:>8.1f}  {status}", flush=True)
+            md.append(f"| {name} | {rows:,} | {res['wall_s']:.1f} | {rows / res['wall_s']:,.0f} | "
+                      f"{res['peak_rss_gb']:.2f} | {status} |")
             if res["rc"] != 0:
                 print("   " + res["stderr"].strip().replace("\n", "\n   "), flush=True)
-        print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
-              f"RSS limit {resource.getrlimit(resource.RLIMIT_AS)[0]}")
+            if args.table:  # rewritten after every row: a run cut short keeps the rows it measured
+                _write_table(args.table, table_start, md)
+        machine = f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}" + _gpu_name(args.device)
+        print(f"machine: {machine}, RSS limit {resource.getrlimit(resource.RLIMIT_AS)[0]}")
+        if args.table:
+            _write_table(args.table, table_start, md + [f"\nMachine: {machine}."])
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
+
+
+def _gpu_name(device: str) -> str:
+    if device == "cpu":
+        return ""
+    import torch  # only here: the parent process otherwise needs numpy alone
+
+    return f", {torch.cuda.get_device_name(torch.device(device))}, torch {torch.__version__}"
+
+
+def _write_table(path: Path, before: str, lines: list[str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(before + "\n".join(lines) + "\n")
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
