@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one prepared GPU check (issues 11 and 13): on a machine with CUDA, from the repository root,
-#   bash bench/gpu_check.sh            # ~8 min on one H200 (sizes below)
+#   bash bench/gpu_check.sh            # sized by estimate (never run on one yet) for ~10 min on one H200
 # 1. tests: the device tests (CPU vs CUDA agreement of every resampling / calibration path, every
 #    registered measure, and every aligner's fit, transform, evaluate and match; on a CPU-only
 #    machine the CUDA cases skip and say why),

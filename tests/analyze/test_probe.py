@@ -26,3 +26,18 @@ def test_separability_extremes():
     same = linear_separability(a, rng.permutation(a), backend=be)["accuracy"]
     assert 0.3 < same < 0.7  # the same set twice cannot be told apart
     assert linear_separability(a[:4], b[:4], backend=be) is None
+
+
+def test_the_probe_builds_no_torch_optimiser():
+    """Constructing any torch optimiser imports torch._dynamo (2–3 s on a 2-core box) on every
+    `gap`; the probe must stay on SciPy's L-BFGS-B. Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from latentlab.analyze.probe import linear_separability; "
+            "from latentlab.compute import Backend; rng = np.random.default_rng(0); "
+            "r = linear_separability(rng.normal(size=(60, 4)) + 2, rng.normal(size=(60, 4)), "
+            "backend=Backend.make('cpu', 'float64')); "
+            "print(r['accuracy'], 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert float(out[0]) > 0.9 and out[1] == "False"
