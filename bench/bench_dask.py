@@ -158,10 +158,8 @@ def _append_table(path: Path, results: dict, args) -> None:
     for name, (ref_secs, ref, _) in local.items():
         diff = max(abs(res[name][1] - ref) / max(abs(ref), 1e-300) for res in results.values())
         lines.append(f"| {name} | " + " | ".join(f"{results[e][name][0]:.1f}" for e in engines) + f" | {diff:.1e} |")
-    before = path.read_text() if path.exists() else ""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(before + "\n".join(lines) + "\n")
-    tmp.replace(path)
+    with path.open("a") as fh:  # appended, as bench_mlp.py and bench_out_of_core.py append theirs
+        fh.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

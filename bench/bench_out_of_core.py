@@ -124,7 +124,6 @@ def main() -> int:
     if need_gb > free_gb:
         raise SystemExit(f"error: about {need_gb:.1f} GB of disk needed, {free_gb:.1f} GB free; use --rows")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="latentlab-ooc-"))
-    table_start = args.table.read_text() if args.table and args.table.exists() else ""
     work.mkdir(parents=True, exist_ok=True)
     failed = False
     try:
@@ -157,9 +156,10 @@ def main() -> int:
             ops = {k: v for k, v in ops.items() if any(k == w or (w not in ops and k.startswith(w)) for w in wanted)}
         header = f"{'operation':<32} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'peak RSS GB':>11} {'bound GB':>8}  ok?"
         print(f"device: {args.device}\n" + header + "\n" + "-" * len(header), flush=True)
-        md = [f"\nOut of core on `--device {args.device}`: 2 × {args.rows:,} × {args.dim} float16 rows in shards of "
-              f"{args.shard_rows:,} (`bench/bench_out_of_core.py`; peak RSS is the host process's)\n",
-              "| operation | rows | s | rows/s | peak RSS GB | < 3 GB |", "|---|--:|--:|--:|--:|---|"]
+        # appended row by row (as bench_mlp.py appends its rows): a run cut short keeps the rows it measured
+        _append(args.table, f"\nOut of core on `--device {args.device}`: 2 × {args.rows:,} × {args.dim} float16 rows in "
+                f"shards of {args.shard_rows:,} (`bench/bench_out_of_core.py`; peak RSS is the host process's)\n\n"
+                "| operation | rows | s | rows/s | peak RSS GB | < 3 GB |\n|---|--:|--:|--:|--:|---|")
         for name, (cmd, rows) in ops.items():
             res = measure(cmd)
             ok = res["rc"] == 0 and res["peak_rss_gb"] < BOUND_GB
@@ -167,16 +167,13 @@ def main() -> int:
             status = "yes" if ok else ("no" if res["rc"] == 0 else f"FAILED rc={res['rc']}")
             print(f"{name:<32} {rows:>10,} {res['wall_s']:>8.1f} {rows / res['wall_s']:>10,.0f} "
                   f"{res['peak_rss_gb']:>11.2f} {BOUND_GB:>8.1f}  {status}", flush=True)
-            md.append(f"| {name} | {rows:,} | {res['wall_s']:.1f} | {rows / res['wall_s']:,.0f} | "
-                      f"{res['peak_rss_gb']:.2f} | {status} |")
+            _append(args.table, f"| {name} | {rows:,} | {res['wall_s']:.1f} | {rows / res['wall_s']:,.0f} | "
+                                f"{res['peak_rss_gb']:.2f} | {status} |")
             if res["rc"] != 0:
                 print("   " + res["stderr"].strip().replace("\n", "\n   "), flush=True)
-            if args.table:  # rewritten after every row: a run cut short keeps the rows it measured
-                _write_table(args.table, table_start, md)
         machine = f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}" + _gpu_name(args.device)
         print(f"machine: {machine}, RSS limit {resource.getrlimit(resource.RLIMIT_AS)[0]}")
-        if args.table:
-            _write_table(args.table, table_start, md + [f"\nMachine: {machine}."])
+        _append(args.table, f"\nMachine: {machine}.")
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -191,10 +188,11 @@ def _gpu_name(device: str) -> str:
     return f", {torch.cuda.get_device_name(torch.device(device))}, torch {torch.__version__}"
 
 
-def _write_table(path: Path, before: str, lines: list[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(before + "\n".join(lines) + "\n")
-    os.replace(tmp, path)
+def _append(path: Path | None, text: str) -> None:
+    """Add ``text`` and a newline to the Markdown table file ``path`` (none given: nothing)."""
+    if path is not None:
+        with path.open("a") as fh:
+            fh.write(text + "\n")
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ def prepare_linear_cka_streamed(ea, eb, value: float, mom, ext, *, backend: Back
     n = ea.n
 
     def score(perm) -> float:
-        acc = accumulate([ea.data, IndexedRows(eb.data, perm)], make, backend, rows=rows)
+        acc = accumulate([ea.data, IndexedRows.permuted(eb.data, perm)], make, backend, rows=rows)
         return _ratio(_hsic_from_parts(float((acc.c * acc.c).sum()), acc.r, tx, ty, n, debiased), hx, hy)
 
     return Prepared(value, score)

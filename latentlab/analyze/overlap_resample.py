@@ -149,7 +149,7 @@ class CrossNull:
     def __call__(self, perm):
         perm = np.asarray(perm)
         if self._perm is None or not np.array_equal(perm, self._perm):
-            sources = [e.data for e in self.left] + [IndexedRows(e.data, perm) for e in self.right]
+            sources = [e.data for e in self.left] + [IndexedRows.permuted(e.data, perm) for e in self.right]
             acc = accumulate(sources, self.make, self.backend, rows=self.rows)
             self._perm = perm.copy()
             self._last = (acc.c.cpu().numpy(), None if acc.r is None else acc.r.cpu().numpy())

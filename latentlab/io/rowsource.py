@@ -244,6 +244,14 @@ class IndexedRows:
         self.shape = (len(self.index), *tuple(data.shape)[1:])
         self.dtype = np.dtype(data.dtype)
 
+    @classmethod
+    def permuted(cls, data, perm) -> "IndexedRows":
+        """``data`` in the order ``perm``, which must have one entry per row (a shuffled pairing)."""
+        rows = cls(data, perm)
+        if rows.index.shape != (len(data),):
+            raise ValueError(f"a permutation of {len(data)} rows has {rows.index.size} entries")
+        return rows
+
     @property
     def source_rows(self) -> np.ndarray:
         """Row numbers in the underlying source (:func:`latentlab.io.validate` names these)."""

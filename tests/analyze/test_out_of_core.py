@@ -155,3 +155,16 @@ def test_cli_refusal_names_the_sample_flag(cli, pair, monkeypatch, tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "--sample N" in lines[0]
     assert res.stdout == ""
+
+
+def test_permuted_rows_read_in_the_permuted_order_and_need_one_entry_per_row():
+    """The shuffled pairing of a streamed permutation null: row i is data[perm[i]]."""
+    from latentlab.io.rowsource import IndexedRows
+
+    data = np.arange(24.0).reshape(8, 3)
+    perm = np.random.default_rng(0).permutation(8)
+    rows = IndexedRows.permuted(data, perm)
+    np.testing.assert_array_equal(rows[2:6], data[perm[2:6]])
+    assert rows.shape == data.shape and np.array_equal(rows.source_rows, perm)
+    with pytest.raises(ValueError, match="a permutation of 8 rows has 5 entries"):
+        IndexedRows.permuted(data, perm[:5])
